@@ -1,0 +1,1 @@
+"""Teacher-student LLM reasoning: baseline, skyline, feedback and speculative settings."""
