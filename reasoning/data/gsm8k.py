@@ -1,0 +1,40 @@
+"""GSM8K: grade-school word problems whose `answer` is a worked solution ending in `#### N`."""
+
+import re
+
+from reasoning.data.files import Row, hub_rows, read_rows
+from reasoning.data.loading import Malformed, field, select, to_problems
+from reasoning.data.problem import Problem
+
+RULE = "GSM8K rows need 'question' and 'answer' ending in '#### N'"
+FINAL = re.compile(r"####\s*(-?[\d,]*\.?\d+)\s*$")
+
+
+def load_gsm8k(
+    path: str | None = None,
+    hub_id: str = "openai/gsm8k",
+    subset: str = "main",
+    split: str = "test",
+    limit: int | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    on_malformed: str = "error",
+) -> list[Problem]:
+    """GSM8K problems from a local file when `path` is given, else from the hub."""
+    rows = read_rows(path) if path else hub_rows(hub_id, subset, split)
+    problems = to_problems(rows, lambda row: to_problem(row, split), on_malformed, RULE)
+    return select(problems, limit, shuffle, seed)
+
+
+def to_problem(row: Row, split: str) -> Problem:
+    question = field(row.fields, "question")
+    answer = field(row.fields, "answer")
+    final = FINAL.search(answer)
+    if final is None:
+        raise Malformed(f"answer does not end in '#### N': ...{answer[-40:]!r}")
+    return Problem(
+        id=f"gsm8k-{split}-{row.index:05d}",
+        question=question,
+        gold=final.group(1).replace(",", ""),
+        meta={"dataset": "gsm8k", "solution": answer[: final.start()].strip()},
+    )

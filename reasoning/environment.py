@@ -1,0 +1,51 @@
+"""What a run records about where it ran: package versions, git commit, hardware."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ["reasoning", "torch", "transformers", "accelerate", "tokenizers", "hydra-core", "omegaconf",
+            "datasets", "sympy", "math-verify", "submitit", "pandas"]
+
+
+def describe_environment() -> dict:
+    return {
+        "python": sys.version.split()[0],
+        "packages": {name: _version(name) for name in PACKAGES},
+        "git": _git(),
+        "hardware": _hardware(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "argv": sys.argv,
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git() -> dict:
+    repo = Path(__file__).resolve().parent.parent
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    commit = git("rev-parse", "HEAD")
+    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+
+
+def _hardware() -> dict:
+    import torch
+
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {"host": socket.gethostname(), "platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "cuda_devices": gpus,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}

@@ -1,0 +1,82 @@
+"""What the settings see of a model: a batch-first interface over token ids, and the cost of each call.
+
+Settings never import transformers; they talk to a `LanguageModel` only through this module's types.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass
+class Cost:
+    """What one or more model calls cost one problem.
+
+    In a batched call, token counts are each row's own; `forward_passes` counts the passes a row took
+    part in (prompt pass + one per further generated token); `seconds` is the call's wall time split
+    evenly across its rows.
+    """
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    forward_passes: int = 0
+    seconds: float = 0.0
+
+    def __iadd__(self, other: "Cost") -> "Cost":
+        self.prompt_tokens += other.prompt_tokens
+        self.generated_tokens += other.generated_tokens
+        self.forward_passes += other.forward_passes
+        self.seconds += other.seconds
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Generation:
+    """One row of a batched `generate` call."""
+
+    ids: list[int]  # generated token ids, stop/eos token included when it ended the text
+    text: str  # decoded `ids`, special tokens removed
+    finish_reason: str  # "eos" | "stop" (a stop string) | "length"
+    cost: Cost = field(default_factory=Cost)
+
+
+@dataclass
+class Scores:
+    """One row of a `score` call: the model's view of a given continuation, from one forward pass."""
+
+    logprobs: list[float]  # log p(continuation[i] | prompt, continuation[:i])
+    argmax_ids: list[int]  # the model's greedy token at each continuation position
+    argmax_logprobs: list[float]  # log-prob of that greedy token
+    next_argmax_id: int  # the greedy token after the whole continuation (a free extra prediction)
+    cost: Cost = field(default_factory=Cost)
+
+
+class LanguageModel(Protocol):
+    """A causal LM with its tokenizer. All calls take a batch and return one result per row."""
+
+    name: str
+    eos_ids: frozenset[int]
+
+    def encode_chat(self, user_message: str) -> list[int]:
+        """The model's chat template around one user turn, ending where the assistant's reply starts."""
+
+    def render_chat(self, user_message: str) -> str:
+        """The same prompt as text, exactly as sent (recorded in traces)."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_new_tokens: int | Sequence[int],
+        stop: Sequence[str] = (),
+    ) -> list[Generation]: ...
+
+    def score(
+        self, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]]
+    ) -> list[Scores]: ...

@@ -1,0 +1,31 @@
+"""Prompt templates, one plain-text file per role, filled with `$name` fields.
+
+`$` fields (string.Template) leave LaTeX braces in a template alone. A template is named by its
+file stem here (e.g. `student_answer`) or given as a path to a researcher's own file.
+"""
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+
+from reasoning.errors import ReasoningError
+
+HERE = Path(__file__).parent
+
+
+@lru_cache(maxsize=None)
+def load_template(name_or_path: str) -> Template:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = HERE / f"{name_or_path}.txt"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in HERE.glob("*.txt")))
+        raise ReasoningError(f"prompt template {name_or_path} not found; use one of {known} or a .txt path")
+    return Template(path.read_text().rstrip("\n"))
+
+
+def render(name_or_path: str, **fields: str) -> str:
+    try:
+        return load_template(name_or_path).substitute(**fields)
+    except KeyError as missing:
+        raise ReasoningError(f"prompt template {name_or_path} uses ${missing.args[0]}, which this setting "
+                             f"does not fill; it fills {', '.join(sorted(fields))}") from None

@@ -1,0 +1,184 @@
+"""Read run folders into pandas: one row per problem (`load`) or per round/intervention/event (`load_events`).
+
+A run folder holds `config.yaml` and `results.jsonl`. Any path given may be a run folder, a Hydra
+sweep folder (0/, 1/, ...) or any folder above them: every folder with a `results.jsonl` below it is
+a run. Shards of one run (`run.num_shards > 1`, siblings that differ only in `run.shard`) share one
+`run` label, so grouping by `run` merges them while `run_dir` still tells them apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from reasoning.errors import ReasoningError
+
+log = logging.getLogger(__name__)
+
+# Record fields holding lists or dicts; everything else in a record is a scalar column.
+NESTED = ("cost", "trace", "rounds", "interventions")
+LEVELS = ("rounds", "interventions", "trace")
+ROLES = ("student", "teacher")
+COST_METRICS = ("prompt_tokens", "generated_tokens", "forward_passes", "seconds")
+# Config keys that tell shards apart: they do not make a different run.
+SHARD_KEYS = ("run.shard", "run.num_shards")
+BASE_COLUMNS = ["id", "setting", "correct", "strict_correct", "run", "run_dir"]
+
+
+@dataclass
+class Run:
+    """One run folder: its flattened config, its records (deduplicated by id) and its label."""
+
+    dir: Path
+    config: dict
+    records: list[dict]
+    label: str = ""
+
+
+def load(*paths) -> pd.DataFrame:
+    """One row per problem of every run under `paths`: record fields, costs, counts, `run`, config keys."""
+    runs = _runs(paths)
+    df = pd.DataFrame([_problem_row(record, run) for run in runs for record in run.records])
+    cost_columns = [c for c in df.columns if "." not in c and c.endswith(tuple(f"_{m}" for m in COST_METRICS))]
+    df[cost_columns] = df[cost_columns].fillna(0)  # a role the setting never called cost nothing
+    config_keys = set().union(*(run.config for run in runs))
+    own = [c for c in df.columns if c not in config_keys] + [c for c in BASE_COLUMNS if c not in df.columns]
+    return df.reindex(columns=own + sorted(config_keys & set(df.columns)))
+
+
+def load_events(*paths, level: str = "rounds") -> pd.DataFrame:
+    """One row per round, intervention or trace event (`level`), with the problem's id, setting and run."""
+    if level not in LEVELS:
+        raise ReasoningError(f"level={level!r} is not one of {LEVELS}: pick one of those")
+    rows = [
+        {"id": r.get("id"), "setting": r.get("setting"), "run": run.label, "run_dir": str(run.dir), **event}
+        for run in _runs(paths)
+        for r in run.records
+        for event in r.get(level) or []
+    ]
+    return pd.DataFrame(rows, columns=None if rows else ["id", "setting", "run", "run_dir"])
+
+
+def find_run_dirs(paths) -> list[Path]:
+    """Every folder holding a results.jsonl at or below each path, sorted."""
+    found = set()
+    for path in map(Path, paths):
+        if path.is_file():
+            path = path.parent
+        if not path.is_dir():
+            raise ReasoningError(f"{path} does not exist: pass a run folder, a sweep folder or a folder holding them")
+        here = {f.parent for f in path.rglob("results.jsonl")}
+        if not here:
+            raise ReasoningError(f"no results.jsonl at or below {path}: pass the output folder of a run or sweep")
+        found |= here
+    return sorted(found)
+
+
+def read_records(path: Path) -> list[dict]:
+    """The JSON records of a results.jsonl, skipping a torn last line (a run still going or killed)."""
+    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                log.info("%s: ignoring a torn last line (run in progress or killed)", path)
+            else:
+                log.warning("%s: skipping unreadable line %d", path, i + 1)
+    return records
+
+
+def read_config(run_dir: Path) -> dict:
+    """The run's resolved config, flattened to dotted keys, `_target_` keys dropped."""
+    for candidate in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
+        if candidate.is_file():
+            return flatten(yaml.safe_load(candidate.read_text()) or {})
+    log.warning("%s: no config.yaml; config columns will be empty", run_dir)
+    return {}
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1, "_target_": x}} -> {"a.b": 1}; lists become tuples so columns stay hashable."""
+    flat = {}
+    for key, value in tree.items():
+        if key == "_target_":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = tuple(value) if isinstance(value, list) else value
+    return flat
+
+
+def _runs(paths) -> list[Run]:
+    runs = [Run(d, read_config(d), _dedupe(read_records(d / "results.jsonl"), d)) for d in find_run_dirs(paths)]
+    _label(runs)
+    return runs
+
+
+def _dedupe(records: list[dict], run_dir: Path) -> list[dict]:
+    by_id = {r.get("id"): r for r in records}  # later records overwrite earlier ones: keep last
+    if len(by_id) < len(records):
+        log.warning("%s: %d duplicate problem ids; keeping the last record of each", run_dir, len(records) - len(by_id))
+    return list(by_id.values())
+
+
+def _problem_row(record: dict, run: Run) -> dict:
+    row = {k: v for k, v in record.items() if k not in NESTED}
+    for role in ROLES:  # always present so teacher-free settings read as zero teacher cost
+        for metric in COST_METRICS:
+            row[f"{role}_{metric}"] = 0
+    for role, costs in (record.get("cost") or {}).items():
+        row.update({f"{role}_{metric}": value for metric, value in costs.items()})
+    if "rounds" in record:
+        row["n_rounds"] = len(record["rounds"] or [])
+    if "interventions" in record:
+        row["n_interventions"] = len(record["interventions"] or [])
+    row.update(run=run.label, run_dir=str(run.dir))
+    row.update({k: v for k, v in run.config.items() if k not in row})
+    return row
+
+
+def _setting_name(run: Run) -> str:
+    name = run.config.get("setting.name") or (run.records[0].get("setting") if run.records else None)
+    return str(name or run.dir.name)
+
+
+def _group_key(run: Run):
+    """Shards of one run share a parent folder and a config up to the shard keys."""
+    if (run.config.get("run.num_shards") or 1) <= 1:
+        return str(run.dir)
+    config = {k: v for k, v in run.config.items() if k not in SHARD_KEYS}
+    return (str(run.dir.parent), json.dumps(config, sort_keys=True, default=str))
+
+
+def _label(runs: list[Run]) -> None:
+    """Label each run by its setting plus the config values that differ between runs of that setting."""
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault(_group_key(run), []).append(run)
+    by_setting: dict = {}
+    for key, members in groups.items():
+        by_setting.setdefault(_setting_name(members[0]), []).append(key)
+    for setting, keys in by_setting.items():
+        configs = [{k: v for k, v in groups[key][0].config.items() if k not in SHARD_KEYS} for key in keys]
+        names = sorted({k for c in configs for k in c})
+        differing = [k for k in names if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+        labels = [_describe(setting, config, differing) for config in configs]
+        for i, (key, label) in enumerate(zip(keys, labels)):
+            if labels.count(label) > 1:  # same config in different folders: repeats, number them
+                label = f"{label} #{labels[:i].count(label) + 1}"
+            for run in groups[key]:
+                run.label = label
+
+
+def _describe(setting: str, config: dict, differing: list[str]) -> str:
+    knobs = [f"{k.removeprefix('setting.')}={config.get(k)}" for k in differing]
+    return f"{setting} ({', '.join(knobs)})" if knobs else setting

@@ -1,0 +1,242 @@
+"""The report: pure functions from `load` / `load_events` frames to tables and figures, and `write_report`.
+
+`summarize(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval and cost per
+problem. `transitions` and `accept_rates` read feedback rounds; `position_histogram` reads speculative
+interventions. `plot_cost_accuracy` puts every run on one accuracy-vs-teacher-tokens plane, baseline
+and skyline drawn as the floor and ceiling the other settings should sit between.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+Z95 = 1.959963984540054
+REFERENCES = ("baseline", "skyline")  # the floor and ceiling, drawn as lines
+SETTING_ORDER = ("baseline", "feedback", "speculative", "skyline")
+COLOURS = {"baseline": "tab:gray", "skyline": "black", "feedback": "tab:blue", "speculative": "tab:orange"}
+TRANSITIONS = ("wrong_to_right", "right_to_wrong", "stayed_right", "stayed_wrong")
+# Per-problem means in the summary: column -> how to compute it from the problem frame.
+PER_PROBLEM = {
+    "student_generated_tokens": lambda g: g.student_generated_tokens.mean(),
+    "teacher_generated_tokens": lambda g: g.teacher_generated_tokens.mean(),
+    "teacher_forward_passes": lambda g: g.teacher_forward_passes.mean(),
+    "seconds": lambda g: (g.student_seconds + g.teacher_seconds).mean(),
+    "rounds": lambda g: g.n_rounds.mean() if "n_rounds" in g else math.nan,
+    "interventions": lambda g: g.n_interventions.mean() if "n_interventions" in g else math.nan,
+}
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (sane at 0/n and n/n, unlike the normal one)."""
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run, indexed by `run`: n, accuracy and strict accuracy with CIs, cost per problem."""
+    rows = [_summary_row(run, group) for run, group in df.groupby("run", sort=False)]
+    table = pd.DataFrame(rows, columns=_summary_columns()).set_index("run")
+    order = table.setting.map(lambda s: SETTING_ORDER.index(s) if s in SETTING_ORDER else len(SETTING_ORDER))
+    return table.assign(_order=order).sort_values(["_order", "teacher_generated_tokens"]).drop(columns="_order")
+
+
+def transitions(rounds: pd.DataFrame, by_round: bool = False) -> pd.DataFrame:
+    """Counts of each round-to-next-round change in correctness, per run (and per step if `by_round`)."""
+    keys = ["run", "step"] if by_round else ["run"]
+    if rounds.empty:
+        return pd.DataFrame(columns=[*keys, *TRANSITIONS]).set_index(keys)
+    ordered = rounds.sort_values(["run", "run_dir", "id", "round"])
+    before = ordered.groupby(["run_dir", "id"]).correct.shift()
+    pairs = ordered.assign(before=before).dropna(subset=["before"])
+    kind = [_transition(bool(b), bool(a)) for b, a in zip(pairs.before, pairs.correct)]
+    pairs = pairs.assign(kind=kind, step=[f"{r - 1}->{r}" for r in pairs["round"]])
+    counts = pd.DataFrame(
+        {t: pairs[pairs.kind == t].groupby(keys).size() for t in TRANSITIONS}, columns=list(TRANSITIONS))
+    if not by_round:  # runs whose problems all stopped after one round still get a (zero) row
+        counts = counts.reindex(pd.Index(rounds.run.unique(), name="run"))
+    return counts.fillna(0).astype(int)
+
+
+def accept_rates(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Per run: how often the teacher accepted when the round's answer was right vs wrong.
+
+    Rounds with no verdict (the last round when max_rounds ran out) were never reviewed and are left
+    out; an unparseable verdict counts as not accepted.
+    """
+    columns = ["reviewed_right", "accept_rate_right", "reviewed_wrong", "accept_rate_wrong", "unparseable"]
+    if rounds.empty:
+        return pd.DataFrame(columns=["run", *columns]).set_index("run")
+    reviewed = rounds[rounds.verdict.notna()]
+    rows = []
+    for run, g in reviewed.groupby("run", sort=False):
+        right, wrong = g[g.correct.astype(bool)], g[~g.correct.astype(bool)]
+        rows.append({
+            "run": run,
+            "reviewed_right": len(right), "accept_rate_right": _rate(right.verdict == "accept"),
+            "reviewed_wrong": len(wrong), "accept_rate_wrong": _rate(wrong.verdict == "accept"),
+            "unparseable": int((g.verdict == "unparseable").sum()),
+        })
+    return pd.DataFrame(rows, columns=["run", *columns]).set_index("run")
+
+
+def position_histogram(interventions: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """Per run, how many interventions fell in each tenth (by default) of the response, by relative position."""
+    edges = np.linspace(0, 1, bins + 1)
+    labels = [f"{a:.1f}-{b:.1f}" for a, b in zip(edges[:-1], edges[1:])]
+    if interventions.empty:
+        return pd.DataFrame(columns=["run", *labels]).set_index("run")
+    rows = {
+        run: np.histogram(g.relative_position.clip(0, 1), bins=edges)[0]  # the last bin includes 1.0
+        for run, g in interventions.groupby("run", sort=False)
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=labels).rename_axis("run")
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as readable strings: accuracy with its CI, strict accuracy only where it differs."""
+    shown = pd.DataFrame(index=summary.index)
+    shown["setting"] = summary.setting
+    shown["n"] = summary.n
+    shown["accuracy [95% CI]"] = [_with_ci(*row) for row in summary[["accuracy", "accuracy_low", "accuracy_high"]].values]
+    if not np.allclose(summary.accuracy, summary.strict_accuracy, equal_nan=True):
+        strict = summary[["strict_accuracy", "strict_accuracy_low", "strict_accuracy_high"]].values
+        shown["strict [95% CI]"] = [_with_ci(*row) for row in strict]
+    for column, title in (
+        ("student_generated_tokens", "student tokens/problem"), ("teacher_generated_tokens", "teacher tokens/problem"),
+        ("teacher_forward_passes", "teacher passes/problem"), ("seconds", "seconds/problem"),
+        ("rounds", "rounds/problem"), ("interventions", "interventions/problem"),
+    ):
+        if summary[column].notna().any():
+            shown[title] = summary[column].map(lambda v: "-" if pd.isna(v) else f"{v:.4g}")
+    return shown
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of `frame`, index included (no `tabulate` dependency)."""
+    frame = frame.reset_index()
+    cells = [[str(c) for c in frame.columns]] + [[_cell(v) for v in row] for row in frame.values]
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("---" for _ in frame.columns) + "|")
+    return "\n".join(lines)
+
+
+def plot_cost_accuracy(summary: pd.DataFrame, ax=None):
+    """Accuracy (with 95% CI) against teacher generated tokens per problem, one labelled point per run."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    for run, row in summary.iterrows():
+        err = [[row.accuracy - row.accuracy_low], [row.accuracy_high - row.accuracy]]
+        reference = row.setting in REFERENCES
+        colour = COLOURS.get(row.setting)  # runs of one setting share a colour
+        points = ax.errorbar(row.teacher_generated_tokens, row.accuracy, yerr=err, fmt="s" if reference else "o",
+                             color=colour, capsize=3)
+        if reference:
+            ax.axhline(row.accuracy, ls="--", lw=1, color=points[0].get_color())
+        ax.annotate(run, (row.teacher_generated_tokens, row.accuracy), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("teacher generated tokens per problem")
+    ax.set_ylabel("accuracy (95% Wilson CI)")
+    ax.set_title("accuracy against teacher cost (dashed: baseline and skyline)")
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def plot_positions(interventions: pd.DataFrame, bins: int = 10, ax=None):
+    """Histogram of where in the response (0 = start, 1 = end) the teacher intervened, one series per run."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    series = {run: g.relative_position.clip(0, 1) for run, g in interventions.groupby("run", sort=False)}
+    ax.hist(list(series.values()), bins=np.linspace(0, 1, bins + 1), label=list(series), stacked=False)
+    ax.set_xlabel("relative position of the rejected unit in the response")
+    ax.set_ylabel("interventions")
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame) -> str:
+    """The whole report as Markdown text: the run table, then feedback and speculative sections if any."""
+    parts = ["## Runs", markdown_table(display_table(summary))]
+    if not rounds.empty:
+        parts += ["## Feedback: round-to-round changes in correctness", markdown_table(transitions(rounds)),
+                  "## Feedback: teacher accept rate by the round's correctness", markdown_table(accept_rates(rounds))]
+    if not interventions.empty:
+        parts += ["## Speculative: intervention positions (fraction of the response)",
+                  markdown_table(position_histogram(interventions))]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path) -> dict[str, Path]:
+    """Write report.md, report.csv, cost_accuracy.png (+ feedback / speculative tables and plot) into `out`."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(df)
+    paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "cost_accuracy.png"}
+    paths["markdown"].write_text(render(summary, rounds, interventions))
+    summary.to_csv(paths["csv"])
+    _save(plot_cost_accuracy(summary), paths["plot"], plt)
+    if not rounds.empty:
+        paths["transitions"] = out / "feedback_transitions.csv"
+        transitions(rounds, by_round=True).to_csv(paths["transitions"])
+        paths["accept_rates"] = out / "feedback_accept_rates.csv"
+        accept_rates(rounds).to_csv(paths["accept_rates"])
+    if not interventions.empty:
+        paths["positions"] = out / "intervention_positions.csv"
+        position_histogram(interventions).to_csv(paths["positions"])
+        paths["positions_plot"] = out / "intervention_positions.png"
+        _save(plot_positions(interventions), paths["positions_plot"], plt)
+    return paths
+
+
+def _summary_columns() -> list[str]:
+    acc = ["accuracy", "accuracy_low", "accuracy_high", "strict_accuracy", "strict_accuracy_low", "strict_accuracy_high"]
+    return ["run", "setting", "n", *acc, *PER_PROBLEM, "run_dirs"]
+
+
+def _summary_row(run: str, g: pd.DataFrame) -> dict:
+    n, k, strict = len(g), int(g.correct.astype(bool).sum()), int(g.strict_correct.fillna(False).astype(bool).sum())
+    return {
+        "run": run, "setting": ", ".join(map(str, g.setting.unique())), "n": n,
+        "accuracy": k / n, **dict(zip(("accuracy_low", "accuracy_high"), wilson(k, n))),
+        "strict_accuracy": strict / n, **dict(zip(("strict_accuracy_low", "strict_accuracy_high"), wilson(strict, n))),
+        **{column: float(f(g)) for column, f in PER_PROBLEM.items()},
+        "run_dirs": ";".join(sorted(g.run_dir.unique())),
+    }
+
+
+def _transition(before: bool, after: bool) -> str:
+    return {(False, True): "wrong_to_right", (True, False): "right_to_wrong",
+            (True, True): "stayed_right", (False, False): "stayed_wrong"}[(before, after)]
+
+
+def _rate(hits: pd.Series) -> float:
+    return float(hits.mean()) if len(hits) else math.nan
+
+
+def _with_ci(p: float, low: float, high: float) -> str:
+    return f"{p:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def _save(figure, path: Path, plt) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

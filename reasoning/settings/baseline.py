@@ -1,0 +1,17 @@
+"""Baseline: the student alone writes a chain of thought and an answer."""
+from reasoning.models.types import LanguageModel
+from reasoning.settings.alone import solve_alone
+
+
+class Baseline:
+    name = "baseline"
+
+    def __init__(self, student: LanguageModel, prompt: str = "student_answer",
+                 max_new_tokens: int = 512, stop: list[str] | None = None):
+        self.student = student
+        self.prompt = prompt
+        self.max_new_tokens = max_new_tokens
+        self.stop = list(stop or [])
+
+    def solve(self, problems):
+        return solve_alone(self.student, "student", problems, self.prompt, self.max_new_tokens, self.stop)

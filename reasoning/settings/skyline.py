@@ -1,0 +1,17 @@
+"""Skyline: the teacher alone writes a chain of thought and an answer (the upper reference)."""
+from reasoning.models.types import LanguageModel
+from reasoning.settings.alone import solve_alone
+
+
+class Skyline:
+    name = "skyline"
+
+    def __init__(self, teacher: LanguageModel, prompt: str = "student_answer",
+                 max_new_tokens: int = 512, stop: list[str] | None = None):
+        self.teacher = teacher
+        self.prompt = prompt
+        self.max_new_tokens = max_new_tokens
+        self.stop = list(stop or [])
+
+    def solve(self, problems):
+        return solve_alone(self.teacher, "teacher", problems, self.prompt, self.max_new_tokens, self.stop)

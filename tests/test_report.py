@@ -1,0 +1,159 @@
+"""The report's numbers against hand-computed ones, its files, the CLI and the notebook."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+from fixtures_results import write_runs
+
+from reasoning.results import report
+from reasoning.results.load import load, load_events
+
+matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "results" / "compare_settings.ipynb"
+FB2, FB3 = "feedback (max_rounds=2)", "feedback (max_rounds=3)"
+
+
+@pytest.fixture
+def root(tmp_path):
+    write_runs(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def summary(root):
+    return report.summarize(load(root))
+
+
+def test_wilson_interval_matches_known_values():
+    assert report.wilson(2, 4) == pytest.approx((0.1500, 0.8500), abs=1e-4)
+    assert report.wilson(3, 4) == pytest.approx((0.3006, 0.9544), abs=1e-4)
+    assert report.wilson(1, 4) == pytest.approx((0.0456, 0.6994), abs=1e-4)
+    assert report.wilson(0, 10)[0] == 0 and report.wilson(10, 10)[1] == pytest.approx(1)
+    assert all(map(pd.isna, report.wilson(0, 0)))
+
+
+def test_summary_rows_in_setting_order(summary):
+    assert summary.index.tolist() == ["baseline", FB2, FB3, "speculative", "skyline"]
+    assert summary.n.tolist() == [4, 4, 4, 4, 4]
+    assert summary.accuracy.tolist() == [0.5, 0.5, 0.75, 0.75, 0.75]
+    assert summary.strict_accuracy.tolist() == [0.25, 0.5, 0.75, 0.75, 0.75]
+    assert summary.loc["skyline", ["accuracy_low", "accuracy_high"]].tolist() == pytest.approx([0.3006, 0.9544], abs=1e-4)
+
+
+def test_summary_costs_per_problem(summary):
+    # baseline: student 100, 80, 120, 100; skyline: teacher 200, 180, 220, 200 with gen+1 passes;
+    # feedback: 80 student tokens a round, 20 teacher tokens (21 passes) a review;
+    # speculative: 10 teacher tokens per correction, passes 5, 3, 4, 4.
+    expected = pd.DataFrame({
+        "student_generated_tokens": [100, 120, 180, 100, 0],
+        "teacher_generated_tokens": [0, 25, 35, 10, 200],
+        "teacher_forward_passes": [0, 26.25, 36.75, 4, 201],
+        "seconds": [1.0, 1.5, 1.5, 1.25, 2.0],
+    }, index=summary.index, dtype=float)
+    pd.testing.assert_frame_equal(summary[expected.columns], expected)
+    assert summary.rounds.tolist()[1:3] == [1.5, 2.25]
+    assert summary.loc["speculative", "interventions"] == 1.0
+    assert summary.loc["baseline", ["rounds", "interventions"]].isna().all()
+
+
+def test_display_table_shows_strict_accuracy_only_where_it_differs(summary):
+    shown = report.display_table(summary)
+    assert shown.loc["baseline", "accuracy [95% CI]"] == "0.500 [0.150, 0.850]"
+    assert shown.loc["baseline", "strict [95% CI]"] == "0.250 [0.046, 0.699]"
+    assert "strict [95% CI]" not in report.display_table(summary.drop(index="baseline")).columns
+    assert shown.loc["skyline", "rounds/problem"] == "-"
+
+
+def test_feedback_transitions(root):
+    rounds = load_events(root, level="rounds")
+    totals = report.transitions(rounds)
+    assert totals.loc[FB2].tolist() == [1, 1, 0, 0]  # wrong->right, right->wrong, stayed right, stayed wrong
+    assert totals.loc[FB3].tolist() == [2, 0, 0, 3]
+    by_round = report.transitions(rounds, by_round=True)
+    assert by_round.loc[(FB3, "1->2")].tolist() == [1, 0, 0, 2]
+    assert by_round.loc[(FB3, "2->3")].tolist() == [1, 0, 0, 1]
+
+
+def test_feedback_accept_rates(root):
+    rates = report.accept_rates(load_events(root, level="rounds"))
+    # max_rounds=2: right rounds accept, revise, accept; wrong rounds revise, accept; unreviewed round left out.
+    assert rates.loc[FB2].tolist() == pytest.approx([3, 2 / 3, 2, 0.5, 0])
+    # max_rounds=3: right rounds both accepted; five wrong rounds, none accepted, one unparseable.
+    assert rates.loc[FB3].tolist() == pytest.approx([2, 1.0, 5, 0.0, 1])
+
+
+def test_intervention_position_histogram(root):
+    hist = report.position_histogram(load_events(root, level="interventions"))
+    assert hist.loc["speculative"].tolist() == [1, 0, 0, 0, 0, 1, 0, 0, 0, 2]  # 0.05, 0.55, 0.95, 1.0
+    assert hist.columns[0] == "0.0-0.1"
+
+
+def test_no_feedback_or_speculative_runs_give_empty_tables(root):
+    rounds = load_events(root / "baseline", level="rounds")
+    assert report.transitions(rounds).empty and report.accept_rates(rounds).empty
+    assert report.position_histogram(load_events(root / "baseline", level="interventions")).empty
+    assert "Feedback" not in report.render(report.summarize(load(root / "baseline")), rounds, rounds)
+
+
+def test_write_report_files(root, tmp_path):
+    out = tmp_path / "report"
+    paths = report.write_report(load(root), load_events(root, level="rounds"),
+                                load_events(root, level="interventions"), out)
+    assert set(paths) == {"markdown", "csv", "plot", "transitions", "accept_rates", "positions", "positions_plot"}
+    for name in ("plot", "positions_plot"):
+        assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[name].stat().st_size > 5000
+    table = pd.read_csv(paths["csv"], index_col="run")
+    assert table.loc[FB3, "teacher_generated_tokens"] == 35
+    assert "| feedback (max_rounds=3) | feedback | 4 | 0.750 [0.301, 0.954]" in paths["markdown"].read_text()
+
+
+def _env(**extra):
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_cli_prints_and_writes_into_the_first_folder(root):
+    done = subprocess.run([sys.executable, "-m", "reasoning.report", str(root / "sweep"), str(root / "baseline")],
+                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "| feedback (max_rounds=2) |" in done.stdout and "| baseline |" in done.stdout
+    assert (root / "sweep" / "cost_accuracy.png").stat().st_size > 0
+    assert (root / "sweep" / "report.csv").is_file()
+
+
+def test_cli_out_and_a_missing_folder(root, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "reasoning.report", str(root), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "o" / "intervention_positions.png").is_file()
+    done = subprocess.run([sys.executable, "-m", "reasoning.report", str(tmp_path / "nothing")],
+                          capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_notebook_is_stored_without_outputs():
+    nbformat = pytest.importorskip("nbformat")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in notebook.cells if c.cell_type == "code")
+
+
+def test_notebook_runs_headless_on_the_fixture_runs(root, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    for key, value in _env(REASONING_RUNS=os.pathsep.join([str(root / "sweep"), str(root)])).items():
+        monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # Agg would hide the inline figures
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=120,
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)

@@ -1,0 +1,120 @@
+"""The loader on fake run folders: single runs, sweeps, shards, a torn last line, duplicates."""
+
+import json
+import logging
+
+import pytest
+from fixtures_results import baseline_records, config, write_run, write_runs
+
+from reasoning.errors import ReasoningError
+from reasoning.results.load import flatten, load, load_events
+
+
+@pytest.fixture
+def runs(tmp_path):
+    return write_runs(tmp_path)
+
+
+def test_loads_every_run_below_a_folder(tmp_path, runs):
+    df = load(tmp_path)
+    assert len(df) == 20
+    assert df.groupby("setting").correct.mean().to_dict() == {
+        "baseline": 0.5, "feedback": 0.625, "skyline": 0.75, "speculative": 0.75}
+    assert sorted(df.run.unique()) == [
+        "baseline", "feedback (max_rounds=2)", "feedback (max_rounds=3)", "skyline", "speculative"]
+
+
+def test_config_keys_become_dotted_columns_without_targets(tmp_path, runs):
+    df = load(tmp_path)
+    for column in ("seed", "setting.name", "setting.max_rounds", "student.name", "dataset.name", "run.shard"):
+        assert column in df.columns
+    assert not [c for c in df.columns if "_target_" in c]
+    feedback = df[df.setting == "feedback"]
+    assert sorted(feedback["setting.max_rounds"].unique()) == [2, 3]
+    assert df["setting.max_rounds"].isna().sum() == 12  # only feedback has the knob
+
+
+def test_costs_are_flat_columns_and_unused_roles_cost_zero(runs):
+    df = load(runs["baseline"])
+    assert df.student_generated_tokens.tolist() == [100, 80, 120, 100]
+    assert df.student_forward_passes.tolist() == [101, 81, 121, 101]
+    assert (df[["teacher_generated_tokens", "teacher_forward_passes", "teacher_seconds"]] == 0).all().all()
+
+
+def test_counts_of_rounds_and_interventions(runs):
+    assert load(runs["feedback2"]).n_rounds.tolist() == [2, 1, 2, 1]
+    spec = load(runs["speculative0"].parent)
+    assert spec.n_interventions.tolist() == [2, 0, 1, 1]
+    assert "n_rounds" not in spec.columns
+
+
+def test_a_sweep_folder_and_single_runs(runs):
+    assert len(load(runs["sweep"])) == 8
+    assert len(load(runs["baseline"], runs["skyline"])) == 8
+    assert len(load(runs["baseline"] / "results.jsonl")) == 4
+
+
+def test_shards_share_one_run_label_and_the_torn_line_is_ignored(runs, caplog):
+    with caplog.at_level(logging.INFO):
+        df = load(runs["speculative0"].parent)
+    assert df.run.unique().tolist() == ["speculative"]
+    assert df.run_dir.nunique() == 2
+    assert df.id.tolist() == [f"synthetic-0-{i:04d}" for i in range(4)]  # 0004 was torn
+    assert "torn last line" in caplog.text
+
+
+def test_repeated_configs_in_different_folders_are_numbered(tmp_path):
+    for name in ("a", "b"):
+        write_run(tmp_path / name, config("baseline"), baseline_records())
+    assert sorted(load(tmp_path).run.unique()) == ["baseline #1", "baseline #2"]
+
+
+def test_duplicate_ids_keep_the_last_record_and_warn(tmp_path, caplog):
+    records = baseline_records()
+    fixed = dict(records[1], correct=True)
+    write_run(tmp_path, config("baseline"), records + [fixed])
+    with caplog.at_level(logging.WARNING):
+        df = load(tmp_path)
+    assert len(df) == 4
+    assert df.set_index("id").correct["synthetic-0-0001"]
+    assert "duplicate" in caplog.text
+
+
+def test_an_unreadable_middle_line_is_skipped_with_a_warning(tmp_path, caplog):
+    run = write_run(tmp_path, config("baseline"), baseline_records())
+    lines = (run / "results.jsonl").read_text().splitlines()
+    (run / "results.jsonl").write_text("\n".join(lines[:1] + ["{broken"] + lines[1:]) + "\n")
+    with caplog.at_level(logging.WARNING):
+        assert len(load(run)) == 4
+    assert "line 2" in caplog.text
+
+
+def test_events_one_row_per_round_intervention_or_trace_event(tmp_path, runs):
+    rounds = load_events(tmp_path, level="rounds")
+    assert len(rounds) == 15
+    assert {"id", "setting", "run", "run_dir", "round", "correct", "verdict"} <= set(rounds.columns)
+    interventions = load_events(tmp_path, level="interventions")
+    assert interventions.relative_position.tolist() == [0.05, 0.55, 0.95, 1.0]
+    assert (interventions.run == "speculative").all()
+    assert len(load_events(tmp_path, level="trace")) == 20
+
+
+def test_events_of_runs_without_them_are_an_empty_frame(runs):
+    rounds = load_events(runs["baseline"], level="rounds")
+    assert rounds.empty and "run" in rounds.columns
+
+
+def test_bad_input_is_a_reasoning_error(tmp_path):
+    with pytest.raises(ReasoningError, match="does not exist"):
+        load(tmp_path / "missing")
+    with pytest.raises(ReasoningError, match="no results.jsonl"):
+        load(tmp_path)
+    write_run(tmp_path / "r", config("baseline"), baseline_records())
+    with pytest.raises(ReasoningError, match="level"):
+        load_events(tmp_path, level="steps")
+
+
+def test_flatten():
+    tree = {"a": {"_target_": "x.Y", "b": 1, "c": {"d": [1, 2]}}, "e": None}
+    assert flatten(tree) == {"a.b": 1, "a.c.d": (1, 2), "e": None}
+    assert json.loads(json.dumps(flatten({"x": {"y": "z"}}))) == {"x.y": "z"}
