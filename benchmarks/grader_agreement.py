@@ -46,7 +46,8 @@ def main() -> None:
     print("\ndisagreements (label | ours | math-verify | category | gold | response):")
     for case, a, b in zip(CASES, ours, theirs):
         if a != b:
-            print(f"  {case.correct!s:<5} | {a!s:<5} | {b!s:<5} | {case.category:<8} | {case.gold!r} | {case.response!r}")
+            verdicts = f"{case.correct!s:<5} | {a!s:<5} | {b!s:<5} | {case.category:<8}"
+            print(f"  {verdicts} | {case.gold!r} | {case.response!r}")
 
 
 if __name__ == "__main__":

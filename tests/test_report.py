@@ -27,7 +27,7 @@ def root(tmp_path):
 
 @pytest.fixture
 def summary(root):
-    return report.summarize(load(root))
+    return report.run_table(load(root))
 
 
 def test_wilson_interval_matches_known_values():
@@ -70,6 +70,11 @@ def test_display_table_shows_strict_accuracy_only_where_it_differs(summary):
     assert shown.loc["skyline", "rounds/problem"] == "-"
 
 
+def test_plot_survives_zero_accuracy(summary):
+    zero = summary.assign(accuracy=0.0, accuracy_low=report.wilson(0, 4)[0], accuracy_high=report.wilson(0, 4)[1])
+    assert report.plot_cost_accuracy(zero).axes
+
+
 def test_feedback_transitions(root):
     rounds = load_events(root, level="rounds")
     totals = report.transitions(rounds)
@@ -98,7 +103,7 @@ def test_no_feedback_or_speculative_runs_give_empty_tables(root):
     rounds = load_events(root / "baseline", level="rounds")
     assert report.transitions(rounds).empty and report.accept_rates(rounds).empty
     assert report.position_histogram(load_events(root / "baseline", level="interventions")).empty
-    assert "Feedback" not in report.render(report.summarize(load(root / "baseline")), rounds, rounds)
+    assert "Feedback" not in report.render(report.run_table(load(root / "baseline")), rounds, rounds)
 
 
 def test_write_report_files(root, tmp_path):

@@ -14,6 +14,8 @@ class Case(NamedTuple):
     category: str
 
 
+_COLUMN_12 = r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"
+
 CASES: list[Case] = [
     # GSM8K-style: worked solutions ending in "#### N", "The answer is N", or just a number.
     Case("Janet sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = $18 every day.\n#### 18", "18", True, "gsm8k"),
@@ -37,6 +39,12 @@ CASES: list[Case] = [
     Case("I am not sure how to solve this.", "18", False, "gsm8k"),
     Case("#### 72", "#### 72", True, "gsm8k"),
     Case("The answer is 1000", "1,000", True, "gsm8k"),
+    Case("The answer is 60 miles per hour.", "60", True, "gsm8k"),
+    Case("#### $1,000", "1000", True, "gsm8k"),
+    Case("The answer is 18.\nNote: step 3 used 2 eggs.", "18", True, "gsm8k"),
+    Case("So he needs 12 more.\n\nThe answer is: 12", "12", True, "gsm8k"),
+    Case("She has 3 apples. The answer is three.", "3", False, "gsm8k"),
+    Case(r"Hence the answer is $\frac{3}{4}$. Done.", "0.75", True, "gsm8k"),
     # MATH-style boxed answers: nested braces, \fbox, the last box wins.
     Case(r"Thus $x = \boxed{5}$.", "5", True, "boxed"),
     Case(r"We get $\boxed{\frac{\sqrt{3}}{2}}$.", r"\frac{\sqrt{3}}{2}", True, "boxed"),
@@ -67,6 +75,7 @@ CASES: list[Case] = [
     Case(r"\boxed{25}", r"25\%", True, "percent"),
     Case(r"\boxed{0.5}", r"50\%", True, "percent"),
     Case(r"\boxed{40\%}", "50", False, "percent"),
+    Case(r"\boxed{2\%}", "0.02", True, "percent"),
     # Money, units, degrees, text wrappers.
     Case(r"\boxed{\$18.90}", "18.90", True, "units"),
     Case(r"\boxed{30^\circ}", "30", True, "units"),
@@ -75,6 +84,8 @@ CASES: list[Case] = [
     Case(r"\boxed{12 \mbox{ inches}}", "12", True, "units"),
     Case(r"\boxed{x = 3}", "3", True, "units"),
     Case(r"\boxed{6\text{ meters}}", "7", False, "units"),
+    Case(r"\boxed{\$1,\!000}", "1000", True, "units"),
+    Case(r"\boxed{10}", r"10\text{ inches}", True, "units"),
     # LaTeX expressions that need sympy.
     Case(r"\boxed{2\sqrt{3}}", r"\sqrt{12}", True, "latex"),
     Case(r"\boxed{\sqrt{2}}", r"\frac{2}{\sqrt{2}}", True, "latex"),
@@ -86,6 +97,17 @@ CASES: list[Case] = [
     Case(r"\boxed{2^{10}}", "1024", True, "latex"),
     Case(r"\boxed{10^{-3}}", "0.001", True, "latex"),
     Case(r"\boxed{4\pi}", r"4 \pi", True, "latex"),
+    Case(r"\boxed{1\frac{1}{2}}", "1.5", True, "latex"),
+    Case(r"\boxed{\sqrt[3]{2}}", "2^{1/3}", True, "latex"),
+    Case(r"\boxed{1.5\times 10^3}", "1500", True, "latex"),
+    Case(r"\boxed{\log_2 8}", "3", True, "latex"),
+    Case(r"\boxed{x^2-1}", "(x-1)(x+1)", True, "latex"),
+    Case(r"\boxed{\frac{x+1}{2}}", r"\frac{1}{2}(x+1)", True, "latex"),
+    Case(r"\boxed{y = 2x + 3}", "y=2x+3", True, "latex"),
+    Case(r"\boxed{3.14}", r"\pi", False, "latex"),
+    Case(r"\boxed{\frac{\sqrt{2}}{2}}", "0.7071", False, "latex"),
+    Case(rf"\boxed{{{_COLUMN_12}}}", _COLUMN_12, True, "latex"),
+    Case(rf"\boxed{{{_COLUMN_12}}}", r"\begin{pmatrix} 2 \\ 1 \end{pmatrix}", False, "latex"),
     # Tuples, coordinates, intervals: open/closed ends must match.
     Case(r"\boxed{(1, 2)}", "(1,2)", True, "tuple"),
     Case(r"The point is \boxed{\left( 3, -\frac{1}{2} \right)}", r"(3, -0.5)", True, "tuple"),
@@ -96,9 +118,14 @@ CASES: list[Case] = [
     Case(r"\boxed{(-\infty, 2]}", r"(-\infty, 2]", True, "interval"),
     Case(r"\boxed{(-\infty, 2)}", r"(-\infty, 2]", False, "interval"),
     Case(r"\boxed{2, 5}", "5, 2", True, "tuple"),
+    Case(r"\boxed{x=-1, x=2}", "-1, 2", True, "tuple"),
+    Case(r"\boxed{\left[ -1, 1 \right]}", "[-1,1]", True, "interval"),
+    Case(r"\boxed{(-\infty, 0) \cup (1, \infty)}", r"(-\infty,0)\cup(1,\infty)", True, "interval"),
+    Case(r"\boxed{(-\infty, 0) \cup (1, \infty)}", r"(-\infty,0]\cup(1,\infty)", False, "interval"),
     # Plain text answers.
     Case(r"\boxed{\text{Evelyn}}", "Evelyn", True, "text"),
     Case("The answer is evelyn.", r"\text{Evelyn}", True, "text"),
     Case(r"\boxed{\text{Monday}}", r"\text{Tuesday}", False, "text"),
     Case(r"\boxed{\text{  even }}", r"\text{even}", True, "text"),
+    Case("The answer is (A).", r"\text{(A)}", True, "text"),
 ]

@@ -5,6 +5,7 @@ sets element by element, and only then sympy in the helper process with a hard t
 GSM8K answers are settled by the first two steps and never touch the helper process.
 """
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -13,11 +14,14 @@ from fractions import Fraction
 from reasoning.grading import worker
 from reasoning.grading.normalize import normalize
 
+log = logging.getLogger(__name__)
+
 REL_TOL = 1e-6  # relative tolerance for numeric equality ("0.333333" vs "1/3" is equal, "0.33" is not)
 
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)")
 _SLASH = re.compile(r"(-?\d+)/(\d+)")
-_FRAC = re.compile(r"(-?)\\frac\s*(?:\{\s*(-?\d+(?:\.\d+)?)\s*\}|(\d))\s*(?:\{\s*(-?\d+(?:\.\d+)?)\s*\}|(\d))")
+_FRAC_ARG = r"\s*(?:\{\s*(-?\d+(?:\.\d+)?)\s*\}|(\d))"  # {12} or a single digit: \frac12
+_FRAC = re.compile(r"(-?)\\frac" + _FRAC_ARG + _FRAC_ARG)
 _PLAIN_TEXT = re.compile(r"[A-Za-z][A-Za-z '\-]*")
 _OPEN, _CLOSE = "([{", ")]}"
 
@@ -75,11 +79,15 @@ def _compare(a: str, b: str, a_pct: bool, b_pct: bool, deadline: float) -> Verdi
 def _symbolic(a: str, b: str, deadline: float) -> Verdict:
     from reasoning.grading.symbolic import symbolic_equal  # only the helper process needs sympy loaded
 
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:  # earlier items of a tuple used the budget up; don't kill an idle helper
+        return Verdict(False, timed_out=True)
     try:
-        return Verdict(worker.call_with_timeout(symbolic_equal, (a, b, REL_TOL), deadline - time.monotonic()))
+        return Verdict(worker.call_with_timeout(symbolic_equal, (a, b, REL_TOL), remaining))
     except worker.Timeout:
         return Verdict(False, timed_out=True)
-    except RuntimeError:  # sympy failed on this input: not provably equal
+    except worker.CallError as error:  # sympy failed on this input: not provably equal
+        log.debug("symbolic check of %r vs %r failed: %s", a, b, error)
         return Verdict(False)
 
 

@@ -13,7 +13,8 @@ STRICT_RULES = ("boxed", "hash", "answer_is")
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 _HASH = re.compile(r"####[ \t]*([^\n]*)")
-_ANSWER_IS = re.compile(r"\b(?:final\s+answer|the\s+answer)\s*(?:is\b)?\s*[:=]?", re.IGNORECASE)
+# "is" or ":" is required: "to find the answer, we ..." is no marker.
+_ANSWER_IS = re.compile(r"\b(?:final\s+answer|the\s+answer)\s*(?:is\b\s*:?|[:=])", re.IGNORECASE)
 # A sentence ends at ". " / "." at end; a decimal point ("3.5") is not followed by a space.
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?\n]")
 # Thousands groups first so "1,000" stays one number; the unicode minus is common in model output.

@@ -14,9 +14,11 @@ import re
 _TEXT_COMMANDS = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _REPLACEMENTS = (
     ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\displaystyle", ""),
-    ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\:", ""), ("\\ ", " "), ("~", " "),
+    ("~", " "),
     ("\\$", ""), ("$", ""), ("{,}", ","), ("\u2212", "-"), ("\u00b0", ""), ("\\degree", ""),
 )
+# Spacing commands (\, \! \; \: and backslash-space), but not a "\\" row break followed by one.
+_SPACING = re.compile(r"(?<!\\)\\[,;:! ]")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right)(?![A-Za-z])")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ")
 _PERCENT = re.compile(r"\\?%")
@@ -36,6 +38,7 @@ def normalize(answer: str) -> tuple[str, bool]:
         s = _TEXT_COMMANDS.sub(r"\1", s)
     for old, new in _REPLACEMENTS:
         s = s.replace(old, new)
+    s = _SPACING.sub(lambda m: " " if m.group(0) == "\\ " else "", s)  # "1,\!000" must stay one number
     s = _LEFT_RIGHT.sub("", s)
     s = _DEGREES.sub("", s)
     had_percent = bool(_PERCENT.search(s))

@@ -21,11 +21,14 @@ def symbolic_equal(a: str, b: str, rel_tol: float) -> bool:
     if x == y:
         return True
     if isinstance(x, sympy.Set) or isinstance(y, sympy.Set):
-        return isinstance(x, sympy.Set) and isinstance(y, sympy.Set) and bool(x.symmetric_difference(y) == sympy.S.EmptySet)
+        both_sets = isinstance(x, sympy.Set) and isinstance(y, sympy.Set)
+        return both_sets and x.symmetric_difference(y) == sympy.S.EmptySet
     if isinstance(x, sympy.Equality) and isinstance(y, sympy.Equality):
         # "y = 2x + 3" vs "2x - y = -3": same equation if the differences agree up to sign.
         dx, dy = x.lhs - x.rhs, y.lhs - y.rhs
         return _expr_equal(dx, dy, rel_tol) or _expr_equal(dx, -dy, rel_tol)
+    if isinstance(x, sympy.MatrixBase) and isinstance(y, sympy.MatrixBase):
+        return x.shape == y.shape and all(_expr_equal(p, q, rel_tol) for p, q in zip(x, y))
     if isinstance(x, sympy.Expr) and isinstance(y, sympy.Expr):
         return _expr_equal(x, y, rel_tol)
     return False

@@ -9,6 +9,7 @@ any call's budget, reused across calls, and killed + restarted after a timeout. 
 threads are serialised by a lock; each call's budget starts once it holds the lock.
 """
 
+import atexit
 import logging
 import os
 import socket
@@ -28,6 +29,11 @@ class Timeout(Exception):
     """The call ran past its time limit; the helper process was killed."""
 
 
+class CallError(Exception):
+    """The function raised, or the helper died while running it: a property of the input, not the setup.
+    (A helper that cannot start at all raises RuntimeError instead, so a broken install is not hidden.)"""
+
+
 class _Helper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -41,15 +47,15 @@ class _Helper:
                 self._start()
             self._conn.send((fn, args))
             if not self._conn.poll(max(timeout_seconds, 0.0)):
-                self._stop()
+                self.stop()
                 raise Timeout(f"{getattr(fn, '__name__', fn)} ran past {timeout_seconds} s")
             try:
                 ok, value = self._conn.recv()
             except EOFError as error:  # the helper died (e.g. out of memory)
-                self._stop()
-                raise RuntimeError("grading helper process died") from error
+                self.stop()
+                raise CallError("grading helper process died") from error
         if not ok:
-            raise RuntimeError(value)
+            raise CallError(value)
         return value
 
     def _start(self) -> None:
@@ -63,15 +69,15 @@ class _Helper:
         theirs.close()
         self._conn = Connection(ours.detach())
         if not self._conn.poll(STARTUP_SECONDS):
-            self._stop()
+            self.stop()
             raise RuntimeError(f"grading helper did not start within {STARTUP_SECONDS} s")
         try:
             self._conn.recv()  # the "ready" message
         except EOFError as error:
-            self._stop()
+            self.stop()
             raise RuntimeError("grading helper process failed to start (see its stderr)") from error
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
@@ -106,6 +112,7 @@ def serve(fd: int) -> None:
 
 
 _HELPER = _Helper()
+atexit.register(_HELPER.stop)  # don't leave a helper computing after the caller exits
 
 
 def call_with_timeout(fn: Callable, args: tuple, timeout_seconds: float):

@@ -7,8 +7,8 @@ transformers and caches a bf16 safetensors folder that `from_pretrained(folder)`
     folder = ensure_bundled("qwen2.5-coder-0.5b-instruct")
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
 
-The cache is `<cache>/<name>/` with `<cache>` = the `cache_dir` argument, else `$REASONING_CACHE`,
-else `$XDG_CACHE_HOME/reasoning/models` (`~/.cache/reasoning/models`). A folder counts as ready only
+The cache is `<cache>/<name>/` with `<cache>` = the `cache_dir` argument, else
+`$REASONING_CACHE/models`, else `$XDG_CACHE_HOME/reasoning/models` (`~/.cache/reasoning/models`). A folder counts as ready only
 when its `complete.json` names the expected source sha256; it is built in `<name>.tmp-<pid>` and
 renamed into place, under a file lock, so a crash or two processes at once never leave a
 half-written folder that gets loaded.
@@ -25,11 +25,12 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from reasoning.errors import ReasoningError
+from reasoning.models.cache import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ FORMAT = 1  # bump when the folder layout changes, so old caches are rebuilt
 @dataclass(frozen=True)
 class BundledModel:
     name: str  # cache folder name and the name users pass
-    modules: tuple[str, ...]  # part packages' import names, in join order; each has get_part_path()
+    modules: tuple[
+        str, ...
+    ]  # part packages' import names, in join order; each has get_part_path()
     size: int  # bytes of the joined GGUF
     sha256: str  # of the joined GGUF
     gguf_file: str  # file name transformers is given (gguf_file=...)
@@ -59,7 +62,7 @@ BUNDLED: dict[str, BundledModel] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-            folder_bytes=1_270_000_000,
+            folder_bytes=1_280_000_000,
         ),
         BundledModel(
             name="qwen2.5-coder-1.5b-instruct",
@@ -67,17 +70,15 @@ BUNDLED: dict[str, BundledModel] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-            folder_bytes=3_560_000_000,
+            folder_bytes=3_580_000_000,
         ),
     )
 }
 
 
 def default_cache_dir() -> Path:
-    if os.environ.get("REASONING_CACHE"):
-        return Path(os.environ["REASONING_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "reasoning" / "models"
+    # Shares the root with the tiny models: $REASONING_CACHE, else ~/.cache/reasoning.
+    return cache_root() / "models"
 
 
 def is_ready(folder: Path, model: BundledModel) -> bool:
@@ -110,21 +111,28 @@ def part_paths(model: BundledModel) -> list[Path]:
     return paths
 
 
-def ensure_bundled(name: str | BundledModel, cache_dir: str | os.PathLike | None = None) -> Path:
+def ensure_bundled(
+    name: str | BundledModel, cache_dir: str | os.PathLike | None = None
+) -> Path:
     """Return the cached bf16 folder of a bundled model, building it on first use (30-60 s)."""
     model = name if isinstance(name, BundledModel) else _lookup(name)
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache = (
+        Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    )
     dest = cache / model.name
     if is_ready(dest, model):
         log.debug("bundled %s: cached at %s", model.name, dest)
         return dest
-    parts = part_paths(model)  # fail before touching the cache when a package is missing
+    parts = part_paths(
+        model
+    )  # fail before touching the cache when a package is missing
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        with _lock(cache / f"{model.name}.lock"):
+        with _lock(cache / f"{model.name}.lock") as exclusive:
             if is_ready(dest, model):  # another process built it while we waited
                 return dest
-            _remove_stale(cache, model.name)
+            if exclusive:
+                _remove_stale(cache, model.name)
             _check_space(cache, model)
             tmp = cache / f"{model.name}.tmp-{os.getpid()}"
             try:
@@ -141,28 +149,38 @@ def ensure_bundled(name: str | BundledModel, cache_dir: str | os.PathLike | None
 
 def _lookup(name: str) -> BundledModel:
     if name not in BUNDLED:
-        raise ReasoningError(f"unknown bundled model {name!r}; choose one of {', '.join(BUNDLED)}")
+        raise ReasoningError(
+            f"unknown bundled model {name!r}; choose one of {', '.join(BUNDLED)}"
+        )
     return BUNDLED[name]
 
 
 @contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    # flock serialises builders across processes (and threads: each open() is its own lock holder).
+def _lock(path: Path) -> Iterator[bool]:
+    """Yields whether we hold the lock. flock serialises builders across processes (and threads:
+    each open() is its own holder); without it the atomic rename alone keeps the cache consistent."""
     try:
         import fcntl
-    except ImportError:  # Windows: the atomic rename alone still keeps the cache consistent
-        yield
+    except ImportError:  # Windows
+        yield False
         return
     with open(path, "a") as f:
+        locked = True
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("waiting for another process building %s", path.stem)
             fcntl.flock(f, fcntl.LOCK_EX)
+        except (
+            OSError
+        ) as e:  # e.g. ENOLCK on some network file systems: rely on the rename alone
+            log.warning("cannot lock %s (%s); building without a lock", path, e)
+            locked = False
         try:
-            yield
+            yield locked
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _remove_stale(cache: Path, name: str) -> None:
@@ -193,13 +211,27 @@ def _build(model: BundledModel, parts: list[Path], out: Path) -> None:
     gguf = out / model.gguf_file
     start = time.perf_counter()
     _join(parts, gguf, model)
-    log.info("bundled %s: joined and checked %d parts in %.1f s", model.name, len(parts), time.perf_counter() - start)
+    log.info(
+        "bundled %s: joined and checked %d parts in %.1f s",
+        model.name,
+        len(parts),
+        time.perf_counter() - start,
+    )
     start = time.perf_counter()
     _convert(out, model.gguf_file, out)
     gguf.unlink()  # 0.5-1.1 GB; the parts stay in site-packages if it is ever needed again
-    log.info("bundled %s: dequantized to bf16 safetensors in %.1f s", model.name, time.perf_counter() - start)
+    log.info(
+        "bundled %s: dequantized to bf16 safetensors in %.1f s",
+        model.name,
+        time.perf_counter() - start,
+    )
     # Written last: a folder without it is never treated as ready.
-    manifest = {"name": model.name, "sha256": model.sha256, "format": FORMAT, "source": model.gguf_file}
+    manifest = {
+        "name": model.name,
+        "sha256": model.sha256,
+        "format": FORMAT,
+        "source": model.gguf_file,
+    }
     (out / MARKER).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -229,7 +261,9 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
 
     kwargs = {"gguf_file": gguf_file, "local_files_only": True}  # never ask the hub
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(gguf_dir, dtype=torch.bfloat16, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_dir, dtype=torch.bfloat16, **kwargs
+    )
     # transformers 5.x refuses to save a GGUF-loaded model while it still looks quantized.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from reasoning.errors import ReasoningError
+from reasoning.results.writer import read_records  # one reader of the format: a torn last line is ignored
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +80,6 @@ def find_run_dirs(paths) -> list[Path]:
     return sorted(found)
 
 
-def read_records(path: Path) -> list[dict]:
-    """The JSON records of a results.jsonl, skipping a torn last line (a run still going or killed)."""
-    lines = [line for line in Path(path).read_text().splitlines() if line.strip()]
-    records = []
-    for i, line in enumerate(lines):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                log.info("%s: ignoring a torn last line (run in progress or killed)", path)
-            else:
-                log.warning("%s: skipping unreadable line %d", path, i + 1)
-    return records
-
-
 def read_config(run_dir: Path) -> dict:
     """The run's resolved config, flattened to dotted keys, `_target_` keys dropped."""
     for candidate in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
@@ -104,10 +90,13 @@ def read_config(run_dir: Path) -> dict:
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1, "_target_": x}} -> {"a.b": 1}; lists become tuples so columns stay hashable."""
+    """{"a": {"b": 1, "_target_": x}} -> {"a.b": 1}; lists become tuples so columns stay hashable.
+
+    Hydra's own keys (`_target_`, `_partial_`, ...) say how to build a part, not what the run did: dropped.
+    """
     flat = {}
     for key, value in tree.items():
-        if key == "_target_":
+        if key.startswith("_") and key.endswith("_"):
             continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
@@ -172,11 +161,18 @@ def _label(runs: list[Run]) -> None:
         names = sorted({k for c in configs for k in c})
         differing = [k for k in names if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
         labels = [_describe(setting, config, differing) for config in configs]
+        # Same config in different folders (repeats): tell them apart by folder, then by number.
+        labels = [f"{label} [{_folder(groups[key][0])}]" if labels.count(label) > 1 else label
+                  for key, label in zip(keys, labels)]
         for i, (key, label) in enumerate(zip(keys, labels)):
-            if labels.count(label) > 1:  # same config in different folders: repeats, number them
+            if labels.count(label) > 1:
                 label = f"{label} #{labels[:i].count(label) + 1}"
             for run in groups[key]:
                 run.label = label
+
+
+def _folder(run: Run) -> str:
+    return run.dir.parent.name if isinstance(_group_key(run), tuple) else run.dir.name
 
 
 def _describe(setting: str, config: dict, differing: list[str]) -> str:

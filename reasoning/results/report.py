@@ -1,6 +1,6 @@
 """The report: pure functions from `load` / `load_events` frames to tables and figures, and `write_report`.
 
-`summarize(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval and cost per
+`run_table(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval and cost per
 problem. `transitions` and `accept_rates` read feedback rounds; `position_histogram` reads speculative
 interventions. `plot_cost_accuracy` puts every run on one accuracy-vs-teacher-tokens plane, baseline
 and skyline drawn as the floor and ceiling the other settings should sit between.
@@ -40,7 +40,7 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
+def run_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run, indexed by `run`: n, accuracy and strict accuracy with CIs, cost per problem."""
     rows = [_summary_row(run, group) for run, group in df.groupby("run", sort=False)]
     table = pd.DataFrame(rows, columns=_summary_columns()).set_index("run")
@@ -135,7 +135,7 @@ def plot_cost_accuracy(summary: pd.DataFrame, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     for run, row in summary.iterrows():
-        err = [[row.accuracy - row.accuracy_low], [row.accuracy_high - row.accuracy]]
+        err = [[max(0.0, row.accuracy - row.accuracy_low)], [max(0.0, row.accuracy_high - row.accuracy)]]  # float dust
         reference = row.setting in REFERENCES
         colour = COLOURS.get(row.setting)  # runs of one setting share a colour
         points = ax.errorbar(row.teacher_generated_tokens, row.accuracy, yerr=err, fmt="s" if reference else "o",
@@ -183,7 +183,7 @@ def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataF
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(df)
+    summary = run_table(df)
     paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "cost_accuracy.png"}
     paths["markdown"].write_text(render(summary, rounds, interventions))
     summary.to_csv(paths["csv"])

@@ -1,0 +1,58 @@
+"""A scripted stand-in for a model, to force exact branches of a setting's control flow.
+
+Characters are tokens (id = code point; 0 is eos). Replies come from a function of the prompt text,
+so a test states outright what the model says. Real-model paths are tested on the tiny models.
+"""
+from __future__ import annotations
+
+from reasoning.models.types import Cost, Generation, Scores
+
+EOS = 0
+
+
+class ScriptedModel:
+    def __init__(self, name="scripted", reply=None, logprob=None):
+        self.name = name
+        self.eos_ids = frozenset({EOS})
+        self.reply = reply or (lambda prompt: "")
+        self.logprob = logprob or (lambda prompt, continuation, i: -0.1)  # log p of continuation[i]
+        self.prompts_seen: list[str] = []
+
+    def render_chat(self, user_message):
+        return f"U:{user_message}\nA:"
+
+    def encode_chat(self, user_message):
+        return self.encode(self.render_chat(user_message))
+
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids if i != EOS)
+
+    def generate(self, prompts, max_new_tokens, stop=()):
+        budgets = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        out = []
+        for prompt, budget in zip(prompts, budgets):
+            text = self.decode(prompt)
+            self.prompts_seen.append(text)
+            ids = self.encode(self.reply(text)) + [EOS]
+            for s in stop:
+                at = self.decode(ids).find(s)
+                if at >= 0:
+                    ids = ids[: at + len(s)]
+            ids = ids[:budget]
+            reason = "eos" if ids and ids[-1] == EOS else "length"
+            out.append(Generation(ids, self.decode(ids), reason, Cost(len(prompt), len(ids), len(ids), 0.0)))
+        return out
+
+    def score(self, prompts, continuations):
+        out = []
+        for prompt, cont in zip(prompts, continuations):
+            text, cont_text = self.decode(prompt), self.decode(cont)
+            logprobs = [self.logprob(text, cont_text, i) for i in range(len(cont))]
+            # The greedy token agrees with the continuation wherever the continuation is likely.
+            argmax = [c if lp > -1.0 else ord("#") for c, lp in zip(cont, logprobs)]
+            out.append(Scores(logprobs, argmax, [max(lp, -0.05) for lp in logprobs], EOS,
+                              Cost(len(prompt), 0, 1, 0.0)))
+        return out

@@ -1,0 +1,82 @@
+"""Every config composes; every node's keys match its target's signature; the CLI behaves as Hydra users expect."""
+import inspect
+import subprocess
+import sys
+
+import pytest
+from hydra.utils import get_method, instantiate
+from omegaconf import OmegaConf
+
+from tests.conftest import CONF, ROOT, compose
+
+GROUPS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml")) for group in ("setting", "model", "dataset", "grader")}
+
+
+def _check_signature(node, extra=()):
+    target = get_method(node["_target_"])
+    params = inspect.signature(target).parameters
+    keys = {k for k in node if not k.startswith("_")} | set(extra)
+    assert keys <= set(params), f"{node['_target_']} has no parameter {keys - set(params)}"
+
+
+@pytest.mark.parametrize("name", GROUPS["model"])
+def test_every_model_preset_matches_its_loader_and_composes_as_student_and_teacher(name):
+    cfg = compose(f"student={name}", f"teacher={name}")
+    assert cfg.student == cfg.teacher
+    _check_signature(OmegaConf.to_container(cfg.student), extra=["role"])
+
+
+@pytest.mark.parametrize("name", GROUPS["setting"])
+def test_every_setting_composes_and_instantiates_on_tiny_models(name, tiny_student, tiny_teacher):
+    cfg = compose(f"setting={name}", "student=tiny", "teacher=tiny-teacher")
+    params = inspect.signature(get_method(cfg.setting._target_)).parameters
+    models = {k: v for k, v in dict(student=tiny_student, teacher=tiny_teacher).items() if k in params}
+    setting = instantiate(cfg.setting, **models)
+    assert setting.name == name
+
+
+@pytest.mark.parametrize("name", GROUPS["dataset"])
+def test_every_dataset_preset_matches_its_loader(name):
+    _check_signature(OmegaConf.to_container(compose(f"dataset={name}").dataset))
+
+
+def test_default_dataset_and_grader_instantiate():
+    cfg = compose()
+    problems = instantiate(cfg.dataset)
+    assert problems and len({p.id for p in problems}) == len(problems)
+    grader = instantiate(cfg.grader)
+    assert grader("The answer is 42.", "42").correct
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "reasoning", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_cli_help_and_cfg_job():
+    help_ = _cli("--help")
+    assert help_.returncode == 0 and "setting: baseline, feedback, skyline, speculative" in help_.stdout
+    job = _cli("setting=speculative", "setting.granularity=token", "--cfg", "job")
+    assert job.returncode == 0 and "granularity: token" in job.stdout
+
+
+def test_cli_unknown_setting_is_a_one_line_error():
+    result = _cli("setting=nope")
+    assert result.returncode != 0
+    assert "Could not find 'setting/nope'" in result.stderr and "Available options" in result.stderr
+
+
+def test_cli_missing_device_is_a_one_line_error(tmp_path):
+    result = _cli("setting=baseline", "student=tiny", "student.device=cuda:7", "dataset.limit=1",
+                  f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "error: student.device=cuda:7 but this machine has" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_multirun_sweep_writes_one_run_per_setting(tmp_path):
+    result = _cli("-m", "setting=baseline,skyline", "student=tiny", "teacher=tiny-teacher", "dataset.limit=2",
+                  "setting.max_new_tokens=4", "run.progress=false", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    runs = sorted(p.parent.name for p in tmp_path.glob("*/results.jsonl"))
+    assert runs == ["0-baseline", "1-skyline"]

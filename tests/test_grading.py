@@ -1,0 +1,121 @@
+"""Grading: labelled cases, extraction rules, strict vs lenient, and the off-main-thread timeout."""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from reasoning.grading import Grade, extract_answer, grade, is_equivalent, worker
+from reasoning.grading.cases import CASES
+
+CONFIG = Path(__file__).resolve().parents[1] / "conf" / "grader" / "default.yaml"
+# 9^(9^(9^9)): sympy grinds on the tower forever; only a killed process stops it.
+PATHOLOGICAL = r"9^{9^{9^{9}}}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c.category}" for i, c in enumerate(CASES)])
+def test_labelled_case(case):
+    result = grade(case.response, case.gold)
+    assert result.correct is case.correct, result
+    assert not result.timed_out
+
+
+@pytest.mark.parametrize(
+    ("response", "text", "rule"),
+    [
+        (r"so $\boxed{\frac{a}{\sqrt{b}}}$ and more", r"\frac{a}{\sqrt{b}}", "boxed"),
+        (r"\boxed{1} then \fbox{2}", "2", "boxed"),
+        (r"\boxed{\{1, 2\}}", r"\{1, 2\}", "boxed"),
+        (r"\boxed 7 is it", "7", "boxed"),
+        ("12 + 6 = 18\n#### 18", "18", "hash"),
+        ("The answer is 42. Then 7 more words.", "42", "answer_is"),
+        ("THE FINAL ANSWER IS: $3.5$.", "3.5", "answer_is"),
+        ("Final answer: 1,000", "1,000", "answer_is"),
+        ("he has 3 apples and 1,250 pears", "1,250", "last_number"),
+        ("it is -0.75 now", "-0.75", "last_number"),
+        ("a ratio of 3/4", "3/4", "last_number"),
+        ("no digits here", None, None),
+        (r"truncated \boxed{\frac{1}{2", "2", "last_number"),  # an unclosed box is no answer marker
+    ],
+)
+def test_extraction_rule(response, text, rule):
+    assert extract_answer(response) == (text, rule)
+
+
+def test_strict_needs_an_answer_marker():
+    lenient_only = grade("So she has 20 cookies left.", "20")
+    assert (lenient_only.correct, lenient_only.strict_correct) == (True, False)
+    assert lenient_only.rule == "last_number"
+    marked = grade("So she has 20 cookies left.\n#### 20", "20")
+    assert (marked.correct, marked.strict_correct, marked.rule) == (True, True, "hash")
+    # A wrong marked answer is not rescued by a right number elsewhere.
+    wrong = grade("20 cookies in all. The answer is 19.", "20")
+    assert (wrong.correct, wrong.strict_correct, wrong.extracted) == (False, False, "19")
+
+
+def test_no_answer_found():
+    assert grade("I cannot solve this.", "18") == Grade(False, False, None, None, False)
+
+
+def test_grade_record_is_json():
+    record = grade(r"\boxed{\dfrac12}", "0.5").to_dict()
+    assert json.loads(json.dumps(record)) == {
+        "correct": True,
+        "strict_correct": True,
+        "extracted": r"\dfrac12",
+        "rule": "boxed",
+        "timed_out": False,
+    }
+
+
+def test_is_equivalent_direct():
+    assert is_equivalent("1,000", "1000")
+    assert is_equivalent(r"\frac{1}{2}", "0.5")
+    assert not is_equivalent("[0, 1)", "[0, 1]")
+    assert not is_equivalent("", "0")
+
+
+def test_plain_answers_never_start_the_helper(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the sympy helper process was used")
+
+    monkeypatch.setattr(worker, "call_with_timeout", forbidden)
+    for case in CASES:
+        if case.category in ("gsm8k", "fraction", "text"):
+            assert grade(case.response, case.gold).correct is case.correct, case
+
+
+def _timed_grade(timeout_seconds):
+    start = time.monotonic()
+    result = grade(rf"\boxed{{{PATHOLOGICAL}}}", PATHOLOGICAL + "+1", timeout_seconds=timeout_seconds)
+    return result, time.monotonic() - start
+
+
+def test_pathological_expression_times_out_and_helper_recovers():
+    assert grade(r"\boxed{2\sqrt{3}}", r"\sqrt{12}").correct  # warm the helper: startup is not timed
+    result, seconds = _timed_grade(1.0)
+    assert result.timed_out and not result.correct
+    assert seconds < 2.5, seconds
+    assert grade(r"\boxed{\sqrt{18}}", r"3\sqrt{2}").correct  # a fresh helper took over
+
+
+def test_grade_off_the_main_thread():
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        symbolic = pool.submit(grade, r"\boxed{\frac{1}{\sqrt{2}}}", r"\frac{\sqrt{2}}{2}")
+        slow = pool.submit(_timed_grade, 1.0)
+        assert pool.submit(threading.current_thread).result() is not threading.main_thread()
+        assert symbolic.result().correct
+        result, seconds = slow.result()
+    assert result.timed_out and not result.correct
+    assert seconds < 5.0, seconds  # may wait for the other call's turn at the helper
+
+
+def test_config_builds_the_grader():
+    grader = instantiate(OmegaConf.load(CONFIG))
+    result = grader("#### 72", "72")
+    assert isinstance(result, Grade) and result.correct

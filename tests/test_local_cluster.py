@@ -1,0 +1,116 @@
+"""Real jobs through plain submitit on the local SLURM cluster (slurm/local-cluster.sh).
+
+Needs root; skips otherwise (see tests/slurm_cluster.py). About a minute in all, most of it the
+requeue test, which waits for SLURM to start the requeued job again.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import pytest
+import submitit
+
+try:  # `tests` importable as a package (rootdir on sys.path) or this folder on sys.path
+    from tests.slurm_cluster import slurm_cluster  # noqa: F401  (registers the fixture)
+except ImportError:  # pragma: no cover
+    from slurm_cluster import slurm_cluster  # noqa: F401
+
+pytestmark = pytest.mark.slurm
+
+# Jobs unpickle the functions below in a fresh interpreter whose sys.path need not contain this
+# folder: ship them by value rather than as a reference to this test module.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+JOB_TIMEOUT_S = 60
+REQUEUE_TIMEOUT_S = 90
+
+
+def wait_result(job, timeout_s: float = JOB_TIMEOUT_S):
+    """job.result(), but failing the test instead of hanging when the job never ends."""
+    deadline = time.monotonic() + timeout_s
+    while not job.done():
+        if time.monotonic() > deadline:
+            job.cancel(check=False)
+            pytest.fail(f"job {job.job_id} not done after {timeout_s}s (state {job.state})")
+        time.sleep(0.5)
+    return job.result()
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+class SleepUntilRequeued(submitit.helpers.Checkpointable):
+    """First run: say it is running, then sleep until preempted. After the requeue: return.
+
+    `Checkpointable.checkpoint` resubmits this very object, pickled with its state, so `runs`
+    tells the requeued job that it has been here before.
+    """
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, running_marker: str) -> int:
+        self.runs += 1
+        if self.runs == 1:
+            Path(running_marker).touch()
+            time.sleep(300)  # interrupted long before this ends
+        return self.runs
+
+
+def test_function_job_returns_its_result(slurm_cluster, tmp_path):
+    executor = slurm_cluster.executor(tmp_path)
+    start = time.monotonic()
+    job = executor.submit(add, 2, 3)
+    assert wait_result(job) == 5
+    print(f"round trip of a trivial job: {time.monotonic() - start:.1f}s")
+    assert job.state == "COMPLETED" or job.done()
+
+
+def test_job_array(slurm_cluster, tmp_path):
+    executor = slurm_cluster.executor(tmp_path)
+    jobs = executor.map_array(square, [1, 2, 3])
+    assert len({job.job_id.split("_")[0] for job in jobs}) == 1, "one array, three tasks"
+    assert [wait_result(job) for job in jobs] == [1, 4, 9]
+
+
+def test_failing_job_raises_its_exception(slurm_cluster, tmp_path):
+    job = slurm_cluster.executor(tmp_path).submit(fail, "boom from the job")
+    with pytest.raises(submitit.core.utils.FailedJobError) as failure:
+        wait_result(job)
+    assert "ValueError: boom from the job" in str(failure.value)
+
+
+def test_preempted_checkpointable_job_is_requeued_and_finishes(slurm_cluster, tmp_path):
+    marker = tmp_path / "running"
+    job = slurm_cluster.executor(tmp_path / "logs").submit(SleepUntilRequeued(), str(marker))
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while not marker.exists():
+        assert time.monotonic() < deadline, f"job never started (state {job.state})"
+        time.sleep(0.2)
+    start = time.monotonic()
+    job._interrupt()  # what a preemption does: SIGTERM, then submitit's USR2 -> checkpoint
+    assert wait_result(job, REQUEUE_TIMEOUT_S) == 2
+    print(f"requeue round trip (interrupt -> result): {time.monotonic() - start:.1f}s")
+    assert "Requeued" in (job.stderr() or "") + (job.stdout() or "")
+
+
+def test_gpu_request_is_refused_without_gres(slurm_cluster, tmp_path):
+    if "Gres=gpu" in slurm_cluster.slurm_conf.read_text():
+        pytest.skip("this cluster was started with fake GPUs")
+    executor = slurm_cluster.executor(tmp_path, gpus_per_node=1)
+    with pytest.raises(Exception, match="Invalid generic resource"):
+        executor.submit(add, 1, 1)
+

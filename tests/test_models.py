@@ -1,0 +1,81 @@
+"""The transformers backend on tiny real models: batching, padding, stop strings, scoring, costs, devices."""
+import pytest
+import torch
+
+from reasoning.errors import ReasoningError
+from reasoning.models.loaders import load_pretrained
+from reasoning.models.placement import resolve_device, resolve_dtype
+
+
+def test_batched_generation_matches_one_by_one(tiny_student):
+    prompts = [tiny_student.encode_chat(q) for q in ["Ann has 3 apples.", "A much longer question " * 5]]
+    batched = tiny_student.generate(prompts, 10)
+    for prompt, row in zip(prompts, batched):
+        alone, = tiny_student.generate([prompt], 10)
+        assert row.ids == alone.ids and row.text == alone.text
+        assert row.cost.prompt_tokens == len(prompt) and row.cost.generated_tokens == 10
+        assert row.finish_reason == "length"
+
+
+def test_per_row_budgets_and_stop_strings(tiny_student):
+    prompt = tiny_student.encode_chat("Count:")
+    full, = tiny_student.generate([prompt], 16)
+    short, long = tiny_student.generate([prompt, prompt], [4, 16])
+    assert short.ids == full.ids[:4] and long.ids == full.ids
+    stop = full.text[len(full.text) // 2:][:2]  # a string the model is known to produce
+    cut, = tiny_student.generate([prompt], 16, stop=[stop])
+    assert cut.finish_reason == "stop" and stop in cut.text and len(cut.ids) < 16
+    assert full.text.startswith(cut.text)
+
+
+def test_score_agrees_with_greedy_generation_and_a_plain_forward_pass(tiny_teacher):
+    prompt = tiny_teacher.encode_chat("Ben has 7 pens.")
+    gen, = tiny_teacher.generate([prompt], 8)
+    short = tiny_teacher.encode_chat("Hi")
+    scores, other = tiny_teacher.score([prompt, short], [gen.ids, gen.ids[:3]])  # padded together
+    assert scores.argmax_ids == gen.ids  # greedy tokens are the argmax of the scoring pass
+    assert all(abs(a - b) < 1e-4 for a, b in zip(scores.logprobs, scores.argmax_logprobs))
+    with torch.no_grad():
+        logits = tiny_teacher.model(torch.tensor([short + gen.ids[:3]])).logits[0]
+    expected = torch.log_softmax(logits[len(short) - 1:-1], -1)[range(3), gen.ids[:3]]
+    assert other.logprobs == pytest.approx(expected.tolist(), abs=1e-4)
+    assert other.cost.forward_passes == 1 and other.cost.prompt_tokens == len(short)
+
+
+def test_the_tiny_pair_shares_a_tokenizer_and_has_a_chat_template(tiny_student, tiny_teacher):
+    text = "Step 1: 12 + 30 = 42\nThe answer is 42."
+    assert tiny_student.encode(text) == tiny_teacher.encode(text)
+    assert tiny_student.decode(tiny_student.encode(text)) == text
+    assert tiny_student.render_chat("Q?").endswith("<|assistant|>\n")
+    assert tiny_student.model.num_parameters() < tiny_teacher.model.num_parameters()
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda:1", "student.device=cuda:1 but this machine has"), ("gpu", "is not a device"),
+])
+def test_a_missing_device_is_a_clear_error(device, message):
+    if torch.cuda.device_count() > 1 and device == "cuda:1":
+        pytest.skip("this machine has a cuda:1")
+    with pytest.raises(ReasoningError, match=message):
+        resolve_device(device, "student")
+
+
+def test_devices_and_dtypes_resolve():
+    assert resolve_device("cpu", "student") == "cpu"
+    assert resolve_device("auto", "student") == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert resolve_dtype("bfloat16", "teacher") is torch.bfloat16
+    with pytest.raises(ReasoningError, match="teacher.dtype=fp8"):
+        resolve_dtype("fp8", "teacher")
+
+
+def test_a_missing_local_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(ReasoningError, match=r"teacher.path=.*does not exist"):
+        load_pretrained("llama", str(tmp_path / "nope"), role="teacher")
+
+
+def test_bf16_generation_runs():
+    from reasoning.models.loaders import load_tiny
+    model = load_tiny("tiny", role="student", dtype="bfloat16")
+    assert model.model.dtype == torch.bfloat16
+    gen, = model.generate([model.encode_chat("Hi")], 4)
+    assert len(gen.ids) == 4

@@ -1,0 +1,97 @@
+"""The runner end to end on tiny models: records, summary, resume (also after SIGKILL), reproducibility."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reasoning.errors import ReasoningError
+from reasoning.results import read_records
+from reasoning.run import run
+from tests.conftest import ROOT, compose
+
+FAST = ["student=tiny", "teacher=tiny-teacher", "setting.max_new_tokens=8", "run.progress=false"]
+REQUIRED = {"id", "question", "gold", "response", "answer", "correct", "setting", "cost", "trace"}
+
+
+@pytest.mark.parametrize("setting, extra", [("baseline", set()), ("skyline", set()),
+                                            ("feedback", {"rounds"}), ("speculative", {"interventions"})])
+def test_each_setting_writes_a_complete_record_per_problem(tmp_path, setting, extra):
+    overrides = [f"setting={setting}", "dataset.limit=3", "run.batch_size=2", *FAST]
+    if setting == "feedback":
+        overrides += ["setting.max_rounds=2", "setting.review_max_new_tokens=8"]
+    summary = run(compose(*overrides), tmp_path)
+    records = read_records(tmp_path / "results.jsonl")
+    assert [r["id"] for r in records] == ["synthetic-0-0000", "synthetic-0-0001", "synthetic-0-0002"]
+    for record in records:
+        assert REQUIRED | extra <= set(record)
+        assert record["setting"] == setting and record["trace"]
+        roles = {"baseline": {"student"}, "skyline": {"teacher"}}.get(setting, {"student", "teacher"})
+        assert set(record["cost"]) == roles
+        for cost in record["cost"].values():
+            assert cost["generated_tokens"] >= 0 and cost["forward_passes"] > 0 and cost["seconds"] > 0
+    for entry in records[0].get("rounds", []):
+        assert {"answer", "correct", "verdict"} <= set(entry)
+    assert summary["n"] == 3 and summary["setting"] == setting
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["cost"] == summary["cost"]
+    assert (tmp_path / "config.yaml").exists()
+    env = json.loads((tmp_path / "environment.json").read_text())
+    assert env["packages"]["torch"] and "cpu_count" in env["hardware"] and "commit" in env["git"]
+
+
+def test_resume_skips_recorded_problems_and_repairs_a_torn_line(tmp_path):
+    cfg = compose("setting=baseline", "dataset.limit=2", *FAST)
+    run(cfg, tmp_path)
+    first = read_records(tmp_path / "results.jsonl")
+    with open(tmp_path / "results.jsonl", "a") as f:
+        f.write('{"id": "synthetic-0-0002", "quest')  # a kill in the middle of a write
+    summary = run(compose("setting=baseline", "dataset.limit=4", *FAST), tmp_path)
+    records = read_records(tmp_path / "results.jsonl")
+    assert [r["id"] for r in records] == [f"synthetic-0-000{i}" for i in range(4)]
+    assert records[:2] == first  # the old records are untouched
+    assert summary["n"] == 4
+
+
+def test_same_config_gives_same_outputs(tmp_path):
+    cfg = compose("setting=feedback", "dataset.limit=2", "setting.max_rounds=2", "setting.review_max_new_tokens=6", *FAST)
+    run(cfg, tmp_path / "a")
+    run(cfg, tmp_path / "b")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("cost", "trace")} for r in rs]
+    assert strip(read_records(tmp_path / "a/results.jsonl")) == strip(read_records(tmp_path / "b/results.jsonl"))
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    run(compose("setting=baseline", "dataset.limit=1", *FAST), tmp_path)
+    with pytest.raises(ReasoningError, match="another config"):
+        run(compose("setting=skyline", "dataset.limit=1", *FAST), tmp_path)
+
+
+def test_sharding_splits_problems(tmp_path):
+    ids = []
+    for shard in range(2):
+        run(compose("setting=baseline", "dataset.limit=5", "run.num_shards=2", f"run.shard={shard}", *FAST),
+            tmp_path / str(shard))
+        ids.append([r["id"] for r in read_records(tmp_path / str(shard) / "results.jsonl")])
+    assert len(ids[0]) == 3 and len(ids[1]) == 2 and not set(ids[0]) & set(ids[1])
+
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "reasoning", "setting=baseline", "dataset.limit=12", "run.batch_size=1",
+           "setting.max_new_tokens=48", "student=tiny", f"hydra.run.dir={out}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_records(out / "results.jsonl")) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(read_records(out / "results.jsonl"))
+    assert 3 <= done_before < 12, "the run should have been killed mid-way"
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    ids = [r["id"] for r in read_records(out / "results.jsonl")]
+    assert sorted(ids) == [f"synthetic-0-{i:04d}" for i in range(12)]
+    assert json.loads((out / "summary.json").read_text())["n"] == 12
