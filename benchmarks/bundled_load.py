@@ -69,9 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--models", nargs="+", default=list(BUNDLED), choices=list(BUNDLED)
-    )
+    parser.add_argument("--models", nargs="+", default=list(BUNDLED), choices=list(BUNDLED))
     parser.add_argument(
         "--cache-dir", help="cache to use and keep (default: a fresh temporary folder)"
     )

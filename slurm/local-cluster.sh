@@ -65,7 +65,7 @@ proc_is() {
 }
 
 # recorded_pid NAME: the PID in NAME's pidfile, or nothing (daemons delete it when they exit).
-recorded_pid() { tr -dc '0-9' <"$(pidfile "$1")" 2>/dev/null || true; }
+recorded_pid() { tr -dc '0-9' 2>/dev/null <"$(pidfile "$1")" || true; }
 
 # running NAME COMM: true if the PID recorded for NAME is alive and is the expected program.
 running() { proc_is "$(recorded_pid "$1")" "$2"; }

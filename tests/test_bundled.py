@@ -83,20 +83,14 @@ def test_builds_once_then_reuses_the_cache(tmp_path, monkeypatch, converts):
     assert ensure_bundled(model, cache) == folder and len(converts) == 1
 
 
-def test_checksum_mismatch_names_both_and_leaves_nothing(
-    tmp_path, monkeypatch, converts
-):
+def test_checksum_mismatch_names_both_and_leaves_nothing(tmp_path, monkeypatch, converts):
     model = fake_model(tmp_path, monkeypatch, sha256="0" * 64)
     cache = tmp_path / "cache"
     with pytest.raises(
         ReasoningError, match="expected .* sha256 0{64}, got .* sha256 [0-9a-f]{64}"
     ):
         ensure_bundled(model, cache)
-    assert (
-        not (cache / "fake-model").exists()
-        and leftovers(cache) == []
-        and converts == []
-    )
+    assert not (cache / "fake-model").exists() and leftovers(cache) == [] and converts == []
 
 
 def test_size_mismatch_is_an_error(tmp_path, monkeypatch, converts):
@@ -107,9 +101,7 @@ def test_size_mismatch_is_an_error(tmp_path, monkeypatch, converts):
 
 def test_missing_part_names_the_package_and_the_fix(tmp_path, monkeypatch, converts):
     model = fake_model(tmp_path, monkeypatch)
-    model = BundledModel(
-        **{**model.__dict__, "modules": model.modules + ("no_such_pkg_part9",)}
-    )
+    model = BundledModel(**{**model.__dict__, "modules": model.modules + ("no_such_pkg_part9",)})
     with pytest.raises(ReasoningError) as info:
         ensure_bundled(model, tmp_path / "cache")
     message = str(info.value)
@@ -130,12 +122,8 @@ def test_stale_temp_folder_is_cleaned(tmp_path, monkeypatch, converts):
     assert leftovers(cache) == []
 
 
-@pytest.mark.parametrize(
-    "marker", [None, "{not json", '{"sha256": "other", "format": 1}']
-)
-def test_folder_without_a_valid_marker_is_rebuilt(
-    tmp_path, monkeypatch, converts, marker
-):
+@pytest.mark.parametrize("marker", [None, "{not json", '{"sha256": "other", "format": 1}'])
+def test_folder_without_a_valid_marker_is_rebuilt(tmp_path, monkeypatch, converts, marker):
     model = fake_model(tmp_path, monkeypatch)
     folder = tmp_path / "cache" / "fake-model"
     folder.mkdir(parents=True)
@@ -145,9 +133,7 @@ def test_folder_without_a_valid_marker_is_rebuilt(
     assert not is_ready(folder, model)
     assert ensure_bundled(model, tmp_path / "cache") == folder
     assert is_ready(folder, model) and len(converts) == 1
-    assert not (
-        folder / "model.safetensors"
-    ).exists()  # the old content was replaced, not merged
+    assert not (folder / "model.safetensors").exists()  # the old content was replaced, not merged
 
 
 def test_disk_full_during_build_says_how_much_and_where(tmp_path, monkeypatch):
@@ -187,9 +173,7 @@ def test_concurrent_builders_convert_once(tmp_path, monkeypatch):
     monkeypatch.setattr(bundled, "_convert", slow_convert)
     results = []
     threads = [
-        threading.Thread(
-            target=lambda: results.append(ensure_bundled(model, tmp_path / "c"))
-        )
+        threading.Thread(target=lambda: results.append(ensure_bundled(model, tmp_path / "c")))
         for _ in range(2)
     ]
     for t in threads:
@@ -216,14 +200,10 @@ def test_requirements_file_pins_exactly_the_tabled_parts():
     pinned = {}
     for line in (REPO / "requirements-bundled.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            m = re.fullmatch(
-                r"([a-z0-9-]+)==([0-9.]+) --hash=sha256:[0-9a-f]{64}", line.strip()
-            )
+            m = re.fullmatch(r"([a-z0-9-]+)==([0-9.]+) --hash=sha256:[0-9a-f]{64}", line.strip())
             assert m, line
             pinned[m[1]] = m[2]
-    tabled = {
-        mod.replace("_", "-") for model in BUNDLED.values() for mod in model.modules
-    }
+    tabled = {mod.replace("_", "-") for model in BUNDLED.values() for mod in model.modules}
     assert set(pinned) == tabled and len(tabled) == 28
 
 
@@ -248,9 +228,7 @@ def test_real_student_converts_loads_and_generates(monkeypatch):
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     assert str(model.dtype) == "torch.bfloat16" and model.config.vocab_size == 151936
-    messages = [
-        {"role": "user", "content": "What is 12*7? Answer with the number only."}
-    ]
+    messages = [{"role": "user", "content": "What is 12*7? Answer with the number only."}]
     inputs = tokenizer.apply_chat_template(
         messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
     )

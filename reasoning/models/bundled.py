@@ -8,10 +8,10 @@ transformers and caches a bf16 safetensors folder that `from_pretrained(folder)`
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
 
 The cache is `<cache>/<name>/` with `<cache>` = the `cache_dir` argument, else
-`$REASONING_CACHE/models`, else `$XDG_CACHE_HOME/reasoning/models` (`~/.cache/reasoning/models`). A folder counts as ready only
-when its `complete.json` names the expected source sha256; it is built in `<name>.tmp-<pid>` and
-renamed into place, under a file lock, so a crash or two processes at once never leave a
-half-written folder that gets loaded.
+`$REASONING_CACHE/models`, else `$XDG_CACHE_HOME/reasoning/models` (`~/.cache/reasoning/models`).
+A folder counts as ready only when its `complete.json` names the expected source sha256; it is
+built in `<name>.tmp-<pid>` and renamed into place, under a file lock, so a crash or two processes
+at once never leave a half-written folder that gets loaded.
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ FORMAT = 1  # bump when the folder layout changes, so old caches are rebuilt
 @dataclass(frozen=True)
 class BundledModel:
     name: str  # cache folder name and the name users pass
-    modules: tuple[
-        str, ...
-    ]  # part packages' import names, in join order; each has get_part_path()
+    modules: tuple[str, ...]  # part packages' import names, in join order; each has get_part_path()
     size: int  # bytes of the joined GGUF
     sha256: str  # of the joined GGUF
     gguf_file: str  # file name transformers is given (gguf_file=...)
@@ -111,21 +109,15 @@ def part_paths(model: BundledModel) -> list[Path]:
     return paths
 
 
-def ensure_bundled(
-    name: str | BundledModel, cache_dir: str | os.PathLike | None = None
-) -> Path:
-    """Return the cached bf16 folder of a bundled model, building it on first use (30-60 s)."""
+def ensure_bundled(name: str | BundledModel, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Return the cached bf16 folder of a bundled model, building it on first use (~1-2 min)."""
     model = name if isinstance(name, BundledModel) else _lookup(name)
-    cache = (
-        Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    )
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     dest = cache / model.name
     if is_ready(dest, model):
         log.debug("bundled %s: cached at %s", model.name, dest)
         return dest
-    parts = part_paths(
-        model
-    )  # fail before touching the cache when a package is missing
+    parts = part_paths(model)  # fail before touching the cache when a package is missing
     try:
         cache.mkdir(parents=True, exist_ok=True)
         with _lock(cache / f"{model.name}.lock") as exclusive:
@@ -135,9 +127,16 @@ def ensure_bundled(
                 _remove_stale(cache, model.name)
             _check_space(cache, model)
             tmp = cache / f"{model.name}.tmp-{os.getpid()}"
+            start = time.perf_counter()
             try:
                 _build(model, parts, tmp)
                 _publish(tmp, dest)
+                log.info(
+                    "bundled %s: ready at %s in %.1f s",
+                    model.name,
+                    dest,
+                    time.perf_counter() - start,
+                )
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
     except OSError as e:
@@ -149,9 +148,7 @@ def ensure_bundled(
 
 def _lookup(name: str) -> BundledModel:
     if name not in BUNDLED:
-        raise ReasoningError(
-            f"unknown bundled model {name!r}; choose one of {', '.join(BUNDLED)}"
-        )
+        raise ReasoningError(f"unknown bundled model {name!r}; choose one of {', '.join(BUNDLED)}")
     return BUNDLED[name]
 
 
@@ -171,9 +168,7 @@ def _lock(path: Path) -> Iterator[bool]:
         except BlockingIOError:
             log.info("waiting for another process building %s", path.stem)
             fcntl.flock(f, fcntl.LOCK_EX)
-        except (
-            OSError
-        ) as e:  # e.g. ENOLCK on some network file systems: rely on the rename alone
+        except OSError as e:  # e.g. ENOLCK on some network file systems: rely on the rename alone
             log.warning("cannot lock %s (%s); building without a lock", path, e)
             locked = False
         try:
@@ -261,9 +256,9 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
 
     kwargs = {"gguf_file": gguf_file, "local_files_only": True}  # never ask the hub
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf_dir, dtype=torch.bfloat16, **kwargs
-    )
+    # transformers warns that GGUF "is fastest in float32" and "stays quantized": on CPU the layers
+    # come back as plain dequantized nn.Linear either way, and bf16 halves the peak memory.
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, dtype=torch.bfloat16, **kwargs)
     # transformers 5.x refuses to save a GGUF-loaded model while it still looks quantized.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
