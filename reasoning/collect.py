@@ -4,9 +4,10 @@
 
 A sharded run (`-m run.num_shards=4 run.shard='range(0,4)'`) leaves one run folder per shard. Given
 run folders, a sweep folder or any folder above them, `collect` groups the run folders whose configs
-are equal except for `run.shard` / `run.num_shards` (Hydra's own settings are not in a run's
-config.yaml) and writes one merged run per group: into `--out` itself when there is one group,
-into `--out/<setting>` (`<setting>-2`, ... for repeats) when there are several. A run that was not
+are equal except for the `run.*` keys (shard, number of shards, batch size, progress bar: the keys a
+run may also change when it resumes) and Hydra's own settings (not in a run's config.yaml), and
+writes one merged run per group: into `--out` itself when there is one group, into
+`--out/<setting>` (`feedback-1`, `feedback-2`, ... for repeats) when there are several. A run that was not
 sharded is a group of one and is copied as it is.
 
 It refuses, with a one-line error, groups that lack a shard, hold a shard twice, mix shards of
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
@@ -26,13 +28,13 @@ import yaml
 
 from reasoning.errors import ReasoningError
 from reasoning.results import read_records, summarize
-from reasoning.results.load import SHARD_KEYS, find_run_dirs, read_config
+from reasoning.results.load import find_run_dirs
 
 
 @dataclass
 class Shard:
     dir: Path
-    config: dict  # flattened, without the shard keys
+    config: dict  # flattened, `_target_`s included, without the run.* keys: what makes shards one run
     shard: int
     num_shards: int
 
@@ -44,23 +46,33 @@ class Shard:
 def collect(paths, out: str | Path, partial: bool = False) -> list[Path]:
     """Merge every group of shards under `paths` into `out`; return the merged run folders."""
     out = Path(out)
-    shards = [_shard(d) for d in find_run_dirs(paths) if not _is_within(d, out)]
-    groups = _group(shards)
-    names = _names(groups)
-    written = []
-    for name, group in zip(names, groups):
-        target = out if len(groups) == 1 else out / name
-        _write(group, target, partial)
-        written.append(target)
-    return written
+    groups = _group([_shard(d) for d in find_run_dirs(paths) if not _is_within(d, out)])
+    merged = [_merge(group, partial) for group in groups]
+    targets = [out] if len(groups) == 1 else [out / name for name in _names(merged)]
+    for target in targets:
+        if (target / "results.jsonl").exists():
+            raise ReasoningError(f"{target} already holds a results.jsonl; choose another --out or delete it")
+    for group, (records, config), target in zip(groups, merged, targets):
+        _write(records, config, [s.dir for s in group], target)
+    return targets
 
 
 def _shard(run_dir: Path) -> Shard:
-    config = {k: v for k, v in read_config(run_dir).items() if not k.startswith("hydra.")}
-    if not config:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
         raise ReasoningError(f"{run_dir} has no config.yaml: cannot tell which run it belongs to")
-    shard, num_shards = config.get("run.shard", 0), config.get("run.num_shards", 1)
-    return Shard(run_dir, {k: v for k, v in config.items() if k not in SHARD_KEYS}, shard, num_shards)
+    config = yaml.safe_load(path.read_text()) or {}
+    run = config.get("run") or {}
+    # Not load.read_config: it drops `_target_`, and baseline and skyline differ only there.
+    same_run = {k: v for k, v in _flatten(config).items() if not k.startswith(("run.", "hydra."))}
+    return Shard(run_dir, same_run, run.get("shard", 0), run.get("num_shards", 1))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
 
 
 def _group(shards: list[Shard]) -> list[list[Shard]]:
@@ -100,17 +112,8 @@ def _check_not_mixed(members: list[Shard], others: list[list[Shard]]) -> None:
                                  f"{', '.join(differing)}")
 
 
-def _names(groups: list[list[Shard]]) -> list[str]:
-    names = []
-    for group in groups:
-        base = str(group[0].config.get("setting.name") or group[0].dir.name)
-        names.append(base if base not in names else f"{base}-{sum(n.split('-')[0] == base for n in names) + 1}")
-    return names
-
-
-def _write(group: list[Shard], target: Path, partial: bool) -> None:
-    if (target / "results.jsonl").exists():
-        raise ReasoningError(f"{target} already holds a results.jsonl; choose another --out or delete it")
+def _merge(group: list[Shard], partial: bool) -> tuple[list[dict], dict]:
+    """The group's records in dataset order, and the config of the whole run."""
     unfinished = [s.dir for s in group if not (s.dir / "summary.json").exists()]
     if unfinished and not partial:
         raise ReasoningError(f"{unfinished[0]} has not finished (no summary.json); rerun it to resume, "
@@ -123,16 +126,30 @@ def _write(group: list[Shard], target: Path, partial: bool) -> None:
                 raise ReasoningError(f"problem {r['id']} is in both {seen[r['id']]} and {s.dir}; "
                                      "these folders are not shards of one run")
             seen[r["id"]] = s.dir
-    # problems[shard::num_shards] per shard: taking one from each in turn restores the dataset's order.
+    # Shard k holds problems[k::num_shards]: taking one from each in turn restores the dataset's order.
     records = [r for row in zip_longest(*per_shard) for r in row if r is not None]
+    config = yaml.safe_load((group[0].dir / "config.yaml").read_text())
+    config.setdefault("run", {}).update(shard=0, num_shards=1)  # the merged folder is the whole run
+    return records, config
+
+
+def _write(records: list[dict], config: dict, sources: list[Path], target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     with open(target / "results.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    summary = {**summarize(records), "shards": [str(s.dir) for s in group]}
+    summary = {**summarize(records), "shards": [str(d) for d in sources]}
     (target / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    config = yaml.safe_load((group[0].dir / "config.yaml").read_text())
-    config.setdefault("run", {}).update(shard=0, num_shards=1)  # the merged folder is the whole run
     (target / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _names(merged) -> list[str]:
+    """A folder per group, named by its setting: baseline, feedback, or feedback-1, feedback-2 for repeats."""
+    settings = [records[0]["setting"] if records else "run" for records, _ in merged]
+    counts, seen, names = Counter(settings), Counter(), []
+    for setting in settings:
+        seen[setting] += 1
+        names.append(setting if counts[setting] == 1 else f"{setting}-{seen[setting]}")
+    return names
 
 
 def _is_within(path: Path, folder: Path) -> bool:

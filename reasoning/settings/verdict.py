@@ -4,19 +4,25 @@ from __future__ import annotations
 import re
 
 ACCEPT, REVISE, UNPARSEABLE = "accept", "revise", "unparseable"
-_VERDICT = re.compile(r"\b(accept(?:ed)?|revise|reject(?:ed)?|incorrect|correct)\b", re.IGNORECASE)
+_WORD = r"(accept(?:ed)?|revise|reject(?:ed)?|incorrect|correct)"
+_MARKED = re.compile(rf"verdict\W*{_WORD}\b", re.IGNORECASE)
+_BARE = re.compile(rf"\b{_WORD}\b", re.IGNORECASE)
 _MEANING = {"accept": ACCEPT, "accepted": ACCEPT, "correct": ACCEPT,
             "revise": REVISE, "reject": REVISE, "rejected": REVISE, "incorrect": REVISE}
 
 
 def parse_verdict(text: str) -> tuple[str, str]:
-    """The first verdict word in the review decides; the text after it is the feedback.
+    """(verdict, feedback). The last "VERDICT: X" decides; without one, the first verdict word does.
 
-    Reviews often start with markdown or "Verdict:"; the first keyword, not the first line, counts.
+    Reviews that reason first mention "correct" along the way, so an explicit marker wins. On REVISE
+    the feedback is the text after the verdict word, or the review's reasoning when nothing follows.
     """
-    match = _VERDICT.search(text)
+    marked = list(_MARKED.finditer(text))
+    match = marked[-1] if marked else _BARE.search(text)
     if not match:
         return UNPARSEABLE, text.strip()
     verdict = _MEANING[match.group(1).lower()]
-    feedback = text[match.end():].lstrip(" :.-*\n").strip()
-    return verdict, feedback if verdict == REVISE else ""
+    if verdict == ACCEPT:
+        return verdict, ""
+    after = text[match.end():].lstrip(" :.-*\n").strip()
+    return verdict, after or text[:match.start()].strip()
