@@ -6,7 +6,6 @@ model); placement, dtype and generation defaults are shared keyword arguments.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -31,8 +30,11 @@ def load_pretrained(
 ) -> HFModel:
     """Load a hub id or local folder. `device_map: auto` spreads a model too big for one GPU (accelerate)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
-    looks_local = path.startswith(("/", "./", "../", "~")) or os.sep in path and Path(path).exists()
+    hf_logging.disable_progress_bar()  # one bar per weight file drowns the run's own progress bar
+    # "org/name" is a hub id unless such a folder exists here; an explicit path must exist.
+    looks_local = path.startswith(("/", "./", "../", "~")) or Path(path).exists()
     if looks_local and not Path(path).expanduser().exists():
         raise ReasoningError(f"{role}.path={path} does not exist; point it at a model folder or a hub id")
     path = str(Path(path).expanduser()) if looks_local else path

