@@ -20,11 +20,20 @@ def main(cfg: DictConfig) -> float | None:
         summary = run(cfg)
     except ReasoningError as error:
         log.error("%s", error)
+        if _in_sweep():  # let the launcher report it at once as this job's error
+            raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     accuracy = "n/a" if summary["accuracy"] is None else f"{summary['accuracy']:.3f}"
     print(f"{summary['setting']}: accuracy {accuracy} on {summary['n']} problems; results in {summary['run_dir']}")
     return summary["accuracy"]  # the value a Hydra sweeper would optimise
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 if __name__ == "__main__":

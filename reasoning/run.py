@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from reasoning.environment import describe_environment
 from reasoning.errors import ReasoningError
+from reasoning.models import seed_all
 from reasoning.results import ResultsWriter, read_records, summarize
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,7 @@ def _shard(problems, num_shards: int, shard: int):
 
 def _seed(seed: int, batch) -> None:
     """Seed per batch from its first problem id, so sampling does not depend on what ran before."""
-    from transformers import set_seed
-
-    set_seed(seed + zlib.crc32(batch[0].id.encode()) % 100_000)
+    seed_all(seed + zlib.crc32(batch[0].id.encode()) % 100_000)
 
 
 def _record_config(cfg: DictConfig, out: Path) -> None:

@@ -116,3 +116,13 @@ def test_flatten():
     tree = {"a": {"_target_": "x.Y", "_partial_": True, "b": 1, "c": {"d": [1, 2]}}, "e": None}
     assert flatten(tree) == {"a.b": 1, "a.c.d": (1, 2), "e": None}
     assert json.loads(json.dumps(flatten({"x": {"y": "z"}}))) == {"x.y": "z"}
+
+
+def test_sharded_baseline_and_skyline_in_one_sweep_keep_their_own_labels(tmp_path):
+    """Their flattened configs are equal (same knobs, `_target_` dropped): the setting must tell them apart."""
+    for i, setting in enumerate(["baseline", "baseline", "skyline", "skyline"]):
+        records = [dict(r, setting=setting) for r in baseline_records()]
+        write_run(tmp_path / str(i), config(setting, run__num_shards=2, run__shard=i % 2), records)
+    df = load(tmp_path)
+    assert sorted(df.run.unique()) == ["baseline", "skyline"]
+    assert (df.groupby("run").setting.nunique() == 1).all()

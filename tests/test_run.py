@@ -95,3 +95,12 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     ids = [r["id"] for r in read_records(out / "results.jsonl")]
     assert sorted(ids) == [f"synthetic-0-{i:04d}" for i in range(12)]
     assert json.loads((out / "summary.json").read_text())["n"] == 12
+
+
+def test_sampling_is_seeded(tmp_path):
+    sample = ["setting=baseline", "dataset.limit=2", "student.generation.do_sample=true", *FAST]
+    texts = {}
+    for name, seed in [("a", 1), ("b", 1), ("c", 2)]:
+        run(compose(*sample, f"seed={seed}"), tmp_path / name)
+        texts[name] = [r["response"] for r in read_records(tmp_path / name / "results.jsonl")]
+    assert texts["a"] == texts["b"] and texts["a"] != texts["c"]

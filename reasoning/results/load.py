@@ -141,11 +141,15 @@ def _setting_name(run: Run) -> str:
 
 
 def _group_key(run: Run):
-    """Shards of one run share a parent folder and a config up to the shard keys."""
+    """Shards of one run share a parent folder, a setting and a config up to the shard keys.
+
+    The setting name is part of the key because the flattened config drops `_target_`: baseline and
+    skyline have the same knobs.
+    """
     if (run.config.get("run.num_shards") or 1) <= 1:
         return str(run.dir)
     config = {k: v for k, v in run.config.items() if k not in SHARD_KEYS}
-    return (str(run.dir.parent), json.dumps(config, sort_keys=True, default=str))
+    return (str(run.dir.parent), _setting_name(run), json.dumps(config, sort_keys=True, default=str))
 
 
 def _label(runs: list[Run]) -> None:
