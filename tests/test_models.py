@@ -39,7 +39,7 @@ def test_score_agrees_with_greedy_generation_and_a_plain_forward_pass(tiny_teach
         logits = tiny_teacher.model(torch.tensor([short + gen.ids[:3]])).logits[0]
     expected = torch.log_softmax(logits[len(short) - 1:-1], -1)[range(3), gen.ids[:3]]
     assert other.logprobs == pytest.approx(expected.tolist(), abs=1e-4)
-    assert other.cost.forward_passes == 1 and other.cost.prompt_tokens == len(short)
+    assert other.cost.forward_passes == 1 and other.cost.prompt_tokens == len(short) + 3  # read: prompt + continuation
 
 
 def test_the_tiny_pair_shares_a_tokenizer_and_has_a_chat_template(tiny_student, tiny_teacher):

@@ -91,7 +91,7 @@ class HFModel:
             results.append(Scores(
                 logprobs=chosen.tolist(), argmax_ids=best_ids[:n].tolist(),
                 argmax_logprobs=best_logprobs[:n].tolist(), next_argmax_id=int(best_ids[n]),
-                cost=Cost(len(prompts[i]), 0, 1, seconds),
+                cost=Cost(len(prompts[i]) + n, 0, 1, seconds),  # the model read prompt and continuation
             ))
         return results
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reasoning.errors import ReasoningError
-from reasoning.models.types import LanguageModel
+from reasoning.models.types import Cost, LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace
 from reasoning.settings.verify import CRITERIA, GRANULARITIES, check_by_judge, check_by_likelihood, split_units
@@ -30,7 +30,7 @@ class Speculative:
     name = "speculative"
 
     def __init__(self, student: LanguageModel, teacher: LanguageModel, granularity: str = "step",
-                 criterion: str = "logprob", threshold: float = -2.5, chunk_tokens: int = 16,
+                 criterion: str = "logprob", threshold: float = -0.8, chunk_tokens: int = 16,
                  max_step_tokens: int = 64, max_interventions: int = 8, draft_tokens: int | None = None,
                  max_new_tokens: int = 512, prompt: str = "student_answer", judge_prompt: str = "teacher_judge"):
         if granularity not in GRANULARITIES:
@@ -92,7 +92,8 @@ class Speculative:
         for state, verdict in zip(states, verdicts):
             draft = drafts[id(state)]
             state.trace.log("verify", "teacher", verdict.cost, position=len(state.accepted), units=verdict.units,
-                            rejected_unit=verdict.unit_index, score=verdict.score)
+                            rejected_unit=verdict.unit_index, score=verdict.score,
+                            unit_scores=[round(x, 4) for x in verdict.unit_scores])
             if verdict.rejected is None:
                 state.accepted += draft
                 state.done = self._finished(state, draft_ended=len(draft) == 0)
@@ -105,7 +106,8 @@ class Speculative:
         for state, verdict, draft in rejected:
             state.accepted += draft[: verdict.rejected[0]]
         if self.granularity == "token" and self.criterion != "judge":
-            corrections = [([v.teacher_token], None) for _, v, _ in rejected]
+            # The verification pass already predicted this token: no new forward pass, one token written.
+            corrections = [([v.teacher_token], Cost(generated_tokens=1)) for _, v, _ in rejected]
         else:
             budget = self.max_step_tokens if self.granularity == "step" else self.chunk_tokens
             stop = ["\n"] if self.granularity == "step" else []

@@ -28,6 +28,7 @@ class Verdict:
     teacher_token: int | None  # the teacher's greedy token at `start` (argmax/logprob criteria)
     units: int
     cost: Cost
+    unit_scores: list[float]  # the score of every unit checked, up to the rejected one: for calibrating thresholds
 
 
 def split_units(ids: list[int], granularity: str, token_texts: list[str], chunk_tokens: int) -> list[tuple[int, int]]:
@@ -49,14 +50,16 @@ def check_by_likelihood(teacher, prompts, drafts, units, criterion, threshold) -
     """argmax / logprob: one teacher forward pass over every draft of the batch."""
     verdicts = []
     for draft, spans, scores in zip(drafts, units, teacher.score(prompts, drafts)):
-        found = None
+        verdict = Verdict(None, None, None, None, len(spans), scores.cost, [])
         for k, (start, end) in enumerate(spans):
             mean = sum(scores.logprobs[start:end]) / (end - start)
+            verdict.unit_scores.append(mean)
             differs = any(scores.argmax_ids[j] != draft[j] for j in range(start, end))
             if (criterion == "argmax" and differs) or (criterion == "logprob" and mean < threshold):
-                found = Verdict((start, end), k, mean, scores.argmax_ids[start], len(spans), scores.cost)
+                verdict.rejected, verdict.unit_index, verdict.score = (start, end), k, mean
+                verdict.teacher_token = scores.argmax_ids[start]
                 break
-        verdicts.append(found or Verdict(None, None, None, None, len(spans), scores.cost))
+        verdicts.append(verdict)
     return verdicts
 
 
@@ -75,11 +78,12 @@ def check_by_judge(teacher, questions, decode, prefixes, drafts, units, threshol
     for b, spans in enumerate(units):
         mine = [k for k, owner in enumerate(owners) if owner == b]
         cost = one_call([scores[2 * k].cost for k in mine] + [scores[2 * k + 1].cost for k in mine])
-        found = Verdict(None, None, None, None, len(spans), cost)
+        verdict = Verdict(None, None, None, None, len(spans), cost, [])
         for unit_index, k in enumerate(mine):
             margin = sum(scores[2 * k].logprobs) - sum(scores[2 * k + 1].logprobs)
+            verdict.unit_scores.append(margin)
             if margin < threshold:
-                found = Verdict(spans[unit_index], unit_index, margin, None, len(spans), cost)
+                verdict.rejected, verdict.unit_index, verdict.score = spans[unit_index], unit_index, margin
                 break
-        verdicts.append(found)
+        verdicts.append(verdict)
     return verdicts
