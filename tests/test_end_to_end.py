@@ -52,3 +52,10 @@ def test_the_notebook_executes_on_the_sweep(sweep, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_the_shipped_measured_runs_still_load():
+    """results/runs/ holds the measured bundled-pair runs the notebook opens by default."""
+    df = load(ROOT / "results" / "runs")
+    assert df.groupby("setting").size().to_dict() == {"baseline": 20, "feedback": 20, "skyline": 20, "speculative": 40}
+    assert df.groupby("setting").correct.mean()["skyline"] > df.groupby("setting").correct.mean()["baseline"]
