@@ -116,7 +116,7 @@ def test_a_preempted_job_requeues_and_resumes_without_redoing_problems(slurm_clu
 def test_a_failing_job_shows_our_error(slurm_cluster, tmp_path):
     done = _sweep(tmp_path, "setting=baseline", "student.device=cuda:3", "dataset.limit=2", *FAST)
     assert done.returncode != 0
-    assert "error: student.device=cuda:3 but this machine has no CUDA device" in done.stderr + done.stdout
+    assert "student.device=cuda:3 but this machine has no CUDA device; set student.device=cpu or auto" in done.stderr + done.stdout
 
 
 @pytest.mark.slurm
