@@ -140,3 +140,20 @@ def write_runs(root: Path) -> dict[str, Path]:
         root / "speculative" / "shard1", config("speculative", run__shard=1, **shard), spec[2:])
     paths["sweep"] = root / "sweep"
     return paths
+
+
+def execute_notebook(notebook_path: Path, runs: list[Path], monkeypatch) -> list:
+    """Run a results notebook headless on `runs` (via REASONING_RUNS) and return its code outputs."""
+    import os
+
+    import nbclient
+    import nbformat
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("REASONING_RUNS", os.pathsep.join(str(r) for r in runs))  # the kernel inherits it
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # Agg would hide the inline figures
+    notebook = nbformat.read(notebook_path, as_version=4)
+    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300,
+                            resources={"metadata": {"path": str(notebook_path.parent)}}).execute()
+    return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]

@@ -1,14 +1,12 @@
 """The researcher's path on real (tiny) models: a CLI sweep of all four settings, the report, the notebook."""
-import os
 import subprocess
 import sys
 
-import nbclient
-import nbformat
 import pytest
 
 from reasoning.results import load, load_events
 from tests.conftest import ROOT
+from tests.fixtures_results import execute_notebook
 
 SETTINGS = ["baseline", "skyline", "feedback", "speculative"]
 
@@ -42,14 +40,7 @@ def test_report_runs_on_the_sweep(sweep, tmp_path):
 
 
 def test_the_notebook_executes_on_the_sweep(sweep, monkeypatch):
-    monkeypatch.setenv("REASONING_RUNS", str(sweep))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    monkeypatch.delenv("MPLBACKEND", raising=False)
-    path = ROOT / "results" / "compare_settings.ipynb"
-    notebook = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300,
-                            resources={"metadata": {"path": str(path.parent)}}).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    outputs = execute_notebook(ROOT / "results" / "compare_settings.ipynb", [sweep], monkeypatch)
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
 

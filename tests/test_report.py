@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 import pytest
-from fixtures_results import write_runs
+from fixtures_results import execute_notebook, write_runs
 
 from reasoning.results import report
 from reasoning.results.load import load, load_events
@@ -150,15 +150,6 @@ def test_notebook_is_stored_without_outputs():
 
 
 def test_notebook_runs_headless_on_the_fixture_runs(root, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    for key, value in _env(REASONING_RUNS=os.pathsep.join([str(root / "sweep"), str(root)])).items():
-        monkeypatch.setenv(key, value)  # the kernel inherits this process's environment
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # Agg would hide the inline figures
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=120,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    outputs = execute_notebook(NOTEBOOK, [root / "sweep", root], monkeypatch)
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
