@@ -80,3 +80,23 @@ def test_cli_multirun_sweep_writes_one_run_per_setting(tmp_path):
     assert result.returncode == 0, result.stderr
     runs = sorted(p.parent.name for p in tmp_path.glob("*/results.jsonl"))
     assert runs == ["0-baseline", "1-skyline"]
+
+
+def test_cli_runs_a_local_gsm8k_file_and_names_a_malformed_row(tmp_path):
+    import json
+    data = tmp_path / "gsm8k.jsonl"
+    rows = [{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"},
+            {"question": "What is 1,000 + 1?", "answer": "#### 1,001"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ok = _cli("setting=baseline", "student=tiny", "dataset=gsm8k", f"dataset.path={data}",
+              "setting.max_new_tokens=4", "run.progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert ok.returncode == 0, ok.stderr
+    records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["gold"]) for r in records] == [("gsm8k-test-00000", "5"), ("gsm8k-test-00001", "1001")]
+
+    with open(data, "a") as f:
+        f.write(json.dumps({"question": "No answer here"}) + "\n")
+    bad = _cli("setting=baseline", "student=tiny", "dataset=gsm8k", f"dataset.path={data}",
+               f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2
+    assert f"{data} line 3: missing field 'answer'" in bad.stderr and "Traceback" not in bad.stderr
