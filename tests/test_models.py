@@ -79,3 +79,11 @@ def test_bf16_generation_runs():
     assert model.model.dtype == torch.bfloat16
     gen, = model.generate([model.encode_chat("Hi")], 4)
     assert len(gen.ids) == 4
+
+
+def test_max_memory_naming_a_missing_gpu_is_a_clear_error(tmp_path):
+    if torch.cuda.device_count() > 3:
+        pytest.skip("this machine has a cuda:3")
+    with pytest.raises(ReasoningError, match=r"teacher.max_memory names GPU .*3 but this machine has"):
+        load_pretrained("llama", "meta-llama/Meta-Llama-3-70B-Instruct", role="teacher", device_map="auto",
+                        max_memory={1: "70GiB", 3: "70GiB"})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reasoning.errors import ReasoningError
 from reasoning.models.hf import HFModel
-from reasoning.models.placement import resolve_device, resolve_dtype
+from reasoning.models.placement import check_max_memory, resolve_device, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def load_pretrained(
     start = time.perf_counter()
     kwargs = dict(dtype=torch_dtype, device_map=placement, local_files_only=local_files_only or looks_local)
     if max_memory:
+        check_max_memory(max_memory, role)
         kwargs["max_memory"] = dict(max_memory)
     if gguf_file:
         kwargs["gguf_file"] = gguf_file

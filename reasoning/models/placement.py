@@ -35,3 +35,14 @@ def resolve_dtype(dtype: str, role: str) -> torch.dtype | str:
     if dtype not in DTYPES:
         raise ReasoningError(f"{role}.dtype={dtype} is not supported; use one of {', '.join(DTYPES)} or auto")
     return DTYPES[dtype]
+
+
+def check_max_memory(max_memory, role: str) -> None:
+    """The GPUs a `device_map` spreads a model over must exist ("cpu"/"disk" keys need no check)."""
+    count = torch.cuda.device_count()
+    missing = sorted(k for k in max_memory if isinstance(k, int) and k >= count)
+    if missing:
+        raise ReasoningError(
+            f"{role}.max_memory names GPU {', '.join(map(str, missing))} but this machine has {count} CUDA "
+            f"device(s); name only GPUs 0..{count - 1} or set {role}.max_memory=null"
+        )
