@@ -42,7 +42,6 @@ def check_max_memory(max_memory, role: str) -> None:
     count = torch.cuda.device_count()
     missing = sorted(k for k in max_memory if isinstance(k, int) and k >= count)
     if missing:
-        raise ReasoningError(
-            f"{role}.max_memory names GPU {', '.join(map(str, missing))} but this machine has {count} CUDA "
-            f"device(s); name only GPUs 0..{count - 1} or set {role}.max_memory=null"
-        )
+        have = "no CUDA device" if count == 0 else f"only GPUs 0..{count - 1}"
+        raise ReasoningError(f"{role}.max_memory names GPU {', '.join(map(str, missing))} but this machine has "
+                             f"{have}; name only GPUs it has, or set {role}.max_memory=null")
