@@ -28,7 +28,7 @@ import yaml
 
 from reasoning.errors import ReasoningError
 from reasoning.results import read_records, summarize
-from reasoning.results.load import find_run_dirs
+from reasoning.results.load import find_run_dirs, flatten
 
 
 @dataclass
@@ -63,16 +63,9 @@ def _shard(run_dir: Path) -> Shard:
         raise ReasoningError(f"{run_dir} has no config.yaml: cannot tell which run it belongs to")
     config = yaml.safe_load(path.read_text()) or {}
     run = config.get("run") or {}
-    # Not load.read_config: it drops `_target_`, and baseline and skyline differ only there.
-    same_run = {k: v for k, v in _flatten(config).items() if not k.startswith(("run.", "hydra."))}
+    # Keep `_target_`: baseline and skyline differ only there.
+    same_run = {k: v for k, v in flatten(config, keep_hydra_keys=True).items() if not k.startswith(("run.", "hydra."))}
     return Shard(run_dir, same_run, run.get("shard", 0), run.get("num_shards", 1))
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        flat.update(_flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return flat
 
 
 def _group(shards: list[Shard]) -> list[list[Shard]]:

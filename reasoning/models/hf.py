@@ -111,9 +111,8 @@ class HFModel:
         for i, token in enumerate(ids):
             if token in self.eos_ids:
                 return ids[: i + 1], "eos"
-        if stop:
-            text = ""
-            for i in range(len(ids)):
+        if stop and any(s in self.tokenizer.decode(ids, skip_special_tokens=True) for s in stop):
+            for i in range(len(ids)):  # only rows that hold a stop string pay for finding where
                 text = self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True)
                 if any(s in text for s in stop):
                     return ids[: i + 1], "stop"

@@ -89,18 +89,19 @@ def read_config(run_dir: Path) -> dict:
     return {}
 
 
-def flatten(tree: dict, prefix: str = "") -> dict:
+def flatten(tree: dict, prefix: str = "", keep_hydra_keys: bool = False) -> dict:
     """{"a": {"b": 1, "_target_": x}} -> {"a.b": 1}; lists become tuples so columns stay hashable.
 
-    Hydra's own keys (`_target_`, `_partial_`, ...) say how to build a part, not what the run did: dropped.
+    Hydra's own keys (`_target_`, `_partial_`, ...) say how to build a part, not what the run did:
+    dropped, unless `keep_hydra_keys` (to tell baseline from skyline, whose knobs are equal).
     """
     flat = {}
     for key, value in tree.items():
-        if key.startswith("_") and key.endswith("_"):
+        if key.startswith("_") and key.endswith("_") and not keep_hydra_keys:
             continue
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
+            flat.update(flatten(value, f"{name}.", keep_hydra_keys))
         else:
             flat[name] = tuple(value) if isinstance(value, list) else value
     return flat

@@ -30,7 +30,7 @@ class Feedback:
 
     def solve(self, problems):
         traces = [Trace(p, extra={"rounds": []}) for p in problems]
-        asks = [render(self.prompts["answer"], question=p.question) for p in problems]
+        asks = {i: render(self.prompts["answer"], question=p.question) for i, p in enumerate(problems)}
         active = list(range(len(problems)))
         for round_no in range(1, self.max_rounds + 1):
             self._attempt(traces, active, asks, round_no)
