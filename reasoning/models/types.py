@@ -15,18 +15,27 @@ class Cost:
     In a batched call, token counts are each row's own; `forward_passes` counts the passes a row took
     part in (prompt pass + one per further generated token); `seconds` is the call's wall time split
     evenly across its rows.
+
+    `prompt_tokens` is the context a call was given (for `score`: prompt + continuation). Of that,
+    `cached_tokens` came from the backend's prefix cache and were not computed again;
+    `computed_tokens` counts every token the model actually ran a forward pass over (uncached
+    context + fed-back generated tokens): the honest compute cost, the report's cost axis.
     """
 
     prompt_tokens: int = 0
     generated_tokens: int = 0
     forward_passes: int = 0
     seconds: float = 0.0
+    cached_tokens: int = 0
+    computed_tokens: int = 0
 
     def __iadd__(self, other: "Cost") -> "Cost":
         self.prompt_tokens += other.prompt_tokens
         self.generated_tokens += other.generated_tokens
         self.forward_passes += other.forward_passes
         self.seconds += other.seconds
+        self.cached_tokens += other.cached_tokens
+        self.computed_tokens += other.computed_tokens
         return self
 
     def to_dict(self) -> dict:
