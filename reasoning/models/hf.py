@@ -7,25 +7,39 @@ from typing import Sequence
 
 import torch
 
+from reasoning.models.kv_batch import KVBatch
+from reasoning.models.prefix_cache import PrefixCache
 from reasoning.models.types import Cost, Generation, Scores
 
 log = logging.getLogger(__name__)
 
 
 class HFModel:
-    """A loaded causal LM. Inputs go to the device of its embedding layer (also under `device_map`)."""
+    """A loaded causal LM. Inputs go to the device of its embedding layer (also under `device_map`).
 
-    def __init__(self, name: str, model, tokenizer, *, do_sample: bool = False,
-                 temperature: float = 1.0, top_p: float = 1.0):
+    Decoding follows only the knobs given here (recorded in `decoding`), never the checkpoint's own
+    generation_config: many hub checkpoints set e.g. `repetition_penalty`, which would make `generate`
+    disagree with `score`'s raw log-probs. With `prefix_cache` on, every call reuses the keys/values of
+    the longest prefix it has already computed (see `prefix_cache.py`); results are the same either way.
+    """
+
+    def __init__(self, name: str, model, tokenizer, *, do_sample: bool = False, temperature: float = 1.0,
+                 top_p: float = 1.0, repetition_penalty: float = 1.0, prefix_cache: bool = True,
+                 prefix_cache_tokens: int = 32768):
         self.name = name
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.do_sample = do_sample
-        self.temperature = temperature
-        self.top_p = top_p
+        self.decoding = dict(do_sample=do_sample, temperature=temperature, top_p=top_p,
+                             repetition_penalty=repetition_penalty)
         self.input_device = model.get_input_embeddings().weight.device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = frozenset(_eos_ids(model, tokenizer))
+        self.cache = PrefixCache(prefix_cache_tokens) if prefix_cache and _can_cache_prefixes(model) else None
+        if prefix_cache and self.cache is None:
+            log.warning("%s: prefix cache off (sliding-window or non-standard attention layers)", name)
+        ignored = _checkpoint_decoding(model)
+        if ignored:
+            log.info("%s: ignoring the checkpoint's generation_config %s; decoding is %s", name, ignored, self.decoding)
 
     # --- text <-> ids -------------------------------------------------------------------------------
     def render_chat(self, user_message: str) -> str:
@@ -44,25 +58,33 @@ class HFModel:
     # --- model calls --------------------------------------------------------------------------------
     @torch.inference_mode()
     def generate(self, prompts, max_new_tokens, stop=()) -> list[Generation]:
-        """Batched generation with left padding; each row stops at eos, a stop string or its own budget."""
+        """Batched generation; each row stops at eos, a stop string or its own budget."""
         if not prompts:
             return []
         budgets = _per_row(max_new_tokens, len(prompts))
-        input_ids, attention_mask = self._left_pad(prompts)
-        sampling = dict(do_sample=True, temperature=self.temperature, top_p=self.top_p) if self.do_sample \
-            else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         start = time.perf_counter()
-        out = self.model.generate(
-            input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max(budgets),
-            pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids),
-            stop_strings=list(stop) or None, tokenizer=self.tokenizer if stop else None, **sampling,
-        )
+        batch = KVBatch(self.model, [list(p) for p in prompts], [len(p) - 1 for p in prompts], self.cache,
+                        self.pad_id, self.input_device)
+        logits = batch.prefill(keep=1)[:, -1]
+        generated: list[list[int]] = [[] for _ in prompts]
+        reasons: list[str | None] = [None] * len(prompts)
+        window = max((len(s) for s in stop), default=0) + 4  # tokens enough to hold any stop string
+        while True:
+            for i, token in enumerate(self._pick(logits, prompts, generated)):
+                if reasons[i] is None:
+                    generated[i].append(token)
+                    reasons[i] = self._finished(generated[i], budgets[i], stop, window)
+            if all(reasons):
+                break
+            # A row's last token is fed only while it is live; a finished row rides along masked.
+            logits = batch.step([None if reasons[i] else row[-1] for i, row in enumerate(generated)])
+        if self.cache is not None:
+            batch.store(self.cache)
         seconds = (time.perf_counter() - start) / len(prompts)
-        new_tokens = out[:, input_ids.shape[1]:].tolist()
         results = []
-        for prompt, row, budget in zip(prompts, new_tokens, budgets):
-            ids, reason = self._cut(row[:budget], stop, budget)
-            cost = Cost(len(prompt), len(ids), len(ids), seconds)
+        for prompt, ids, reason, cached in zip(prompts, generated, reasons, batch.cached):
+            computed = len(prompt) - cached + len(ids) - 1  # the last token is never fed back
+            cost = Cost(len(prompt), len(ids), len(ids), seconds, cached_tokens=cached, computed_tokens=computed)
             results.append(Generation(ids, self.decode(ids), reason, cost))
         return results
 
@@ -72,14 +94,14 @@ class HFModel:
         if not prompts:
             return []
         rows = [list(p) + list(c) for p, c in zip(prompts, continuations)]
-        input_ids, attention_mask = self._left_pad(rows)
-        # Left padding ends every row at the last column, so the continuations' logits are the last
-        # columns: keep only those instead of materialising logits for every prompt position.
-        keep = max(len(c) for c in continuations) + 1
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         start = time.perf_counter()
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                            position_ids=position_ids, logits_to_keep=keep).logits
+        # The last prompt token is always computed: its logits predict the continuation's first token.
+        batch = KVBatch(self.model, rows, [len(p) - 1 for p in prompts], self.cache, self.pad_id, self.input_device)
+        # Every row ends at the last column, so only the continuations' logits need to exist.
+        keep = max(len(c) for c in continuations) + 1
+        logits = batch.prefill(keep)
+        if self.cache is not None:
+            batch.store(self.cache)
         seconds = (time.perf_counter() - start) / len(rows)
         results = []
         for i, continuation in enumerate(continuations):
@@ -88,35 +110,48 @@ class HFModel:
             targets = torch.tensor(list(continuation), dtype=torch.long, device=row_logprobs.device)
             chosen = row_logprobs[:n].gather(-1, targets[:, None]).squeeze(-1) if n else targets.float()
             best_logprobs, best_ids = row_logprobs.max(dim=-1)
+            cached = batch.cached[i]
             results.append(Scores(
                 logprobs=chosen.tolist(), argmax_ids=best_ids[:n].tolist(),
                 argmax_logprobs=best_logprobs[:n].tolist(), next_argmax_id=int(best_ids[n]),
-                cost=Cost(len(prompts[i]) + n, 0, 1, seconds),  # the model read prompt and continuation
+                cost=Cost(len(rows[i]), 0, 1, seconds, cached_tokens=cached, computed_tokens=len(rows[i]) - cached),
             ))
         return results
 
     # --- helpers ------------------------------------------------------------------------------------
-    def _left_pad(self, rows):
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            if row:
-                ids[i, width - len(row):] = torch.tensor(list(row), dtype=torch.long)
-                mask[i, width - len(row):] = 1
-        return ids.to(self.input_device), mask.to(self.input_device)
+    def _pick(self, logits, prompts, generated) -> list[int]:
+        """The next token of every row: greedy, or sampled with the configured processors."""
+        processors = self._processors()
+        scores = logits.float()
+        if processors:
+            history = torch.tensor(_left_pad([list(p) + g for p, g in zip(prompts, generated)], self.pad_id),
+                                   device=scores.device)
+            scores = processors(history, scores)
+        if self.decoding["do_sample"]:
+            return torch.multinomial(torch.softmax(scores, dim=-1), 1).squeeze(-1).tolist()
+        return scores.argmax(dim=-1).tolist()
 
-    def _cut(self, ids: list[int], stop: Sequence[str], budget: int) -> tuple[list[int], str]:
-        """Trim a generated row after its first eos or stop string; say why it ended."""
-        for i, token in enumerate(ids):
-            if token in self.eos_ids:
-                return ids[: i + 1], "eos"
-        if stop and any(s in self.tokenizer.decode(ids, skip_special_tokens=True) for s in stop):
-            for i in range(len(ids)):  # only rows that hold a stop string pay for finding where
-                text = self.tokenizer.decode(ids[: i + 1], skip_special_tokens=True)
-                if any(s in text for s in stop):
-                    return ids[: i + 1], "stop"
-        return ids, "length" if len(ids) >= budget else "eos"
+    def _processors(self):
+        from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                                  TopPLogitsWarper)
+
+        d = self.decoding
+        chosen = LogitsProcessorList()
+        if d["repetition_penalty"] != 1.0:
+            chosen.append(RepetitionPenaltyLogitsProcessor(d["repetition_penalty"]))
+        if d["do_sample"] and d["temperature"] != 1.0:
+            chosen.append(TemperatureLogitsWarper(d["temperature"]))
+        if d["do_sample"] and d["top_p"] < 1.0:
+            chosen.append(TopPLogitsWarper(d["top_p"]))
+        return chosen
+
+    def _finished(self, ids: list[int], budget: int, stop: Sequence[str], window: int) -> str | None:
+        if ids[-1] in self.eos_ids:
+            return "eos"
+        # Checked after every token, so the first hit is where the stop string ends.
+        if stop and any(s in self.tokenizer.decode(ids[-window:], skip_special_tokens=True) for s in stop):
+            return "stop"
+        return "length" if len(ids) >= budget else None
 
 
 def _per_row(budget: int | Sequence[int], n: int) -> list[int]:
@@ -132,3 +167,24 @@ def _eos_ids(model, tokenizer) -> set[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return ids
+
+
+def _left_pad(rows: list[list[int]], pad_id: int) -> list[list[int]]:
+    width = max(len(r) for r in rows)
+    return [[pad_id] * (width - len(r)) + r for r in rows]
+
+
+def _can_cache_prefixes(model) -> bool:
+    """Prefix reuse needs plain full-attention layers (a DynamicCache of DynamicLayers)."""
+    config = model.config.get_text_config(decoder=True)
+    layer_types = getattr(config, "layer_types", None) or ["full_attention"]
+    return all(t == "full_attention" for t in layer_types) and not getattr(config, "use_sliding_window", False)
+
+
+def _checkpoint_decoding(model) -> dict:
+    """What the checkpoint's generation_config would change about decoding (and we leave out)."""
+    from transformers import GenerationConfig
+
+    defaults, own = GenerationConfig().to_dict(), model.generation_config.to_dict()
+    knobs = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "no_repeat_ngram_size", "min_p")
+    return {k: own[k] for k in knobs if k in own and own[k] != defaults.get(k)}

@@ -1,0 +1,93 @@
+"""One batched model call over rows whose cached prefixes differ in length.
+
+Each row's cached prefix (from the `PrefixCache`) is left-padded to the batch's longest one, and its
+uncached tokens are left-padded after it, so every row ends at the last column:
+
+    row 0:  [pad pad c c c | pad n n]        c = keys/values served from the cache
+    row 1:  [c c c c c     | n n n  ]        n = tokens computed in this call
+
+The attention mask marks the holes and position ids count only a row's real tokens, so each row sees
+exactly what it would see alone. Afterwards each row's keys/values are cut out again and stored.
+"""
+from __future__ import annotations
+
+import torch
+
+from reasoning.models.prefix_cache import PrefixCache
+
+
+class KVBatch:
+    def __init__(self, model, rows: list[list[int]], limits: list[int], cache: PrefixCache | None,
+                 pad_id: int, device):
+        self.model, self.pad_id, self.device = model, pad_id, device
+        reuse = [cache.longest_prefix(row, limit) if cache else (None, 0) for row, limit in zip(rows, limits)]
+        self.cached = [n for _, n in reuse]
+        self.seqs = [list(row) for row in rows]  # per row: the tokens whose keys/values the batch holds
+        self._past = self._assemble([entry for entry, _ in reuse])
+        self._mask = None
+        self._positions = None
+
+    def prefill(self, keep: int) -> torch.Tensor:
+        """Run every row's uncached tokens; logits of the last `keep` columns ([rows, keep, vocab])."""
+        width = max(len(s) - n for s, n in zip(self.seqs, self.cached))
+        ids = torch.full((len(self.seqs), width), self.pad_id, dtype=torch.long)
+        new_mask = torch.zeros((len(self.seqs), width), dtype=torch.long)
+        for i, (seq, n) in enumerate(zip(self.seqs, self.cached)):
+            fresh = seq[n:]
+            ids[i, width - len(fresh):] = torch.tensor(fresh, dtype=torch.long)
+            new_mask[i, width - len(fresh):] = 1
+        self._mask = torch.cat([self._cached_mask(), new_mask], dim=1)
+        positions = (self._mask.cumsum(-1) - 1).clamp(min=0)
+        self._positions = positions[:, -1]
+        return self._forward(ids, positions[:, -width:], keep)
+
+    def step(self, tokens: list[int | None]) -> torch.Tensor:
+        """Feed one token per row (None: the row is done, a masked pad); next-token logits [rows, vocab]."""
+        ids = torch.tensor([[self.pad_id if t is None else t] for t in tokens], dtype=torch.long)
+        live = torch.tensor([[0 if t is None else 1] for t in tokens], dtype=torch.long)
+        for seq, token in zip(self.seqs, tokens):
+            if token is not None:
+                seq.append(token)
+        self._mask = torch.cat([self._mask, live], dim=1)
+        self._positions = self._positions + live[:, 0]
+        return self._forward(ids, self._positions[:, None], 1)[:, -1]
+
+    def store(self, cache: PrefixCache) -> None:
+        """Cut each row's keys/values out of the batch (its mask's columns) and keep them for later calls."""
+        layers = [(layer.keys, layer.values) for layer in self._past.layers]
+        for i, seq in enumerate(self.seqs):
+            columns = self._mask[i].nonzero().squeeze(-1)
+            kv = [(k[i][:, columns.to(k.device)], v[i][:, columns.to(v.device)]) for k, v in layers]
+            cache.store(seq, kv)
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _forward(self, ids, positions, keep) -> torch.Tensor:
+        out = self.model(input_ids=ids.to(self.device), attention_mask=self._mask.to(self.device),
+                         position_ids=positions.to(self.device), past_key_values=self._past, use_cache=True,
+                         logits_to_keep=keep)
+        return out.logits
+
+    def _cached_mask(self) -> torch.Tensor:
+        width = max(self.cached)
+        mask = torch.zeros((len(self.seqs), width), dtype=torch.long)
+        for i, n in enumerate(self.cached):
+            mask[i, width - n:] = 1 if n else 0
+        return mask
+
+    def _assemble(self, entries):
+        from transformers import DynamicCache
+
+        width = max(self.cached)
+        if width == 0:
+            return DynamicCache()
+        reference = next(e for e in entries if e is not None)
+        layers = []
+        for layer, (ref_k, ref_v) in enumerate(reference.kv):
+            keys = ref_k.new_zeros((len(entries), ref_k.shape[0], width, ref_k.shape[2]))
+            values = ref_v.new_zeros((len(entries), ref_v.shape[0], width, ref_v.shape[2]))
+            for i, (entry, n) in enumerate(zip(entries, self.cached)):
+                if n:
+                    keys[i, :, width - n:] = entry.kv[layer][0][:, :n]
+                    values[i, :, width - n:] = entry.kv[layer][1][:, :n]
+            layers.append((keys, values))
+        return DynamicCache(ddp_cache_data=layers)
