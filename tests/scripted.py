@@ -46,13 +46,15 @@ class ScriptedModel:
             out.append(Generation(ids, self.decode(ids), reason, Cost(len(prompt), len(ids), len(ids), 0.0)))
         return out
 
-    def score(self, prompts, continuations):
+    def score(self, prompts, continuations, next_tokens=()):
         out = []
         for prompt, cont in zip(prompts, continuations):
             text, cont_text = self.decode(prompt), self.decode(cont)
             logprobs = [self.logprob(text, cont_text, i) for i in range(len(cont))]
             # The greedy token agrees with the continuation wherever the continuation is likely.
             argmax = [c if lp > -1.0 else ord("#") for c, lp in zip(cont, logprobs)]
+            # Asked for next tokens, the model gives each the log-prob it gives that text as a continuation.
+            nxt = {t: self.logprob(text, chr(t), 0) for t in next_tokens}
             out.append(Scores(logprobs, argmax, [max(lp, -0.05) for lp in logprobs], EOS,
-                              Cost(len(prompt), 0, 1, 0.0)))
+                              Cost(len(prompt), 0, 1, 0.0), nxt))
         return out

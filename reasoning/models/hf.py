@@ -7,6 +7,7 @@ from typing import Sequence
 
 import torch
 
+from reasoning import progress
 from reasoning.models.kv_batch import KVBatch
 from reasoning.models.prefix_cache import PrefixCache
 from reasoning.models.types import Cost, Generation, Scores
@@ -80,7 +81,10 @@ class HFModel:
             logits = batch.step([None if reasons[i] else row[-1] for i, row in enumerate(generated)])
         if self.cache is not None:
             batch.store(self.cache)
-        seconds = (time.perf_counter() - start) / len(prompts)
+        elapsed = time.perf_counter() - start
+        seconds = elapsed / len(prompts)
+        progress.model_call(self.name, sum(len(p) - n for p, n in zip(prompts, batch.cached))
+                            + sum(len(g) - 1 for g in generated), elapsed)
         results = []
         for prompt, ids, reason, cached in zip(prompts, generated, reasons, batch.cached):
             computed = len(prompt) - cached + len(ids) - 1  # the last token is never fed back
@@ -89,7 +93,7 @@ class HFModel:
         return results
 
     @torch.inference_mode()
-    def score(self, prompts, continuations) -> list[Scores]:
+    def score(self, prompts, continuations, next_tokens=()) -> list[Scores]:
         """Log-probs and greedy tokens over each given continuation, in one forward pass for the batch."""
         if not prompts:
             return []
@@ -102,7 +106,9 @@ class HFModel:
         logits = batch.prefill(keep)
         if self.cache is not None:
             batch.store(self.cache)
-        seconds = (time.perf_counter() - start) / len(rows)
+        elapsed = time.perf_counter() - start
+        seconds = elapsed / len(rows)
+        progress.model_call(self.name, sum(len(r) - n for r, n in zip(rows, batch.cached)), elapsed)
         results = []
         for i, continuation in enumerate(continuations):
             n = len(continuation)
@@ -115,6 +121,7 @@ class HFModel:
                 logprobs=chosen.tolist(), argmax_ids=best_ids[:n].tolist(),
                 argmax_logprobs=best_logprobs[:n].tolist(), next_argmax_id=int(best_ids[n]),
                 cost=Cost(len(rows[i]), 0, 1, seconds, cached_tokens=cached, computed_tokens=len(rows[i]) - cached),
+                next_logprobs={t: float(row_logprobs[n, t]) for t in next_tokens},
             ))
         return results
 

@@ -61,6 +61,7 @@ class Scores:
     argmax_logprobs: list[float]  # log-prob of that greedy token
     next_argmax_id: int  # the greedy token after the whole continuation (a free extra prediction)
     cost: Cost = field(default_factory=Cost)
+    next_logprobs: dict[int, float] = field(default_factory=dict)  # log p of the asked `next_tokens` there
 
 
 class LanguageModel(Protocol):
@@ -87,5 +88,8 @@ class LanguageModel(Protocol):
     ) -> list[Generation]: ...
 
     def score(
-        self, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]]
-    ) -> list[Scores]: ...
+        self, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
+        next_tokens: Sequence[int] = (),
+    ) -> list[Scores]:
+        """Teacher-forced log-probs of each continuation after its prompt, from one forward pass;
+        `next_tokens`: also the log-probs of these tokens after the whole continuation."""

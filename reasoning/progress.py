@@ -1,0 +1,43 @@
+"""Progress inside a batch, so that a long batch shows it is moving (or stuck).
+
+Settings call `round_done` once per round of their loop, the model backend calls `model_call` once
+per batched call; whoever runs the problems (the runner) installs a listener with `listen`. With no
+listener both calls are nearly free, so settings and models stay usable on their own.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable
+
+_listener: Callable[[str], None] | None = None
+_throughput: dict[str, list[float]] = {}  # model name -> [tokens computed, seconds] in this listening span
+
+
+@contextmanager
+def listen(show: Callable[[str], None]):
+    """Send a one-line status to `show` after every round while the block runs."""
+    global _listener
+    _listener = show
+    _throughput.clear()
+    try:
+        yield
+    finally:
+        _listener = None
+        _throughput.clear()
+
+
+def model_call(model: str, computed_tokens: int, seconds: float) -> None:
+    if _listener is not None:
+        tokens_seconds = _throughput.setdefault(model, [0, 0.0])
+        tokens_seconds[0] += computed_tokens
+        tokens_seconds[1] += seconds
+
+
+def round_done(setting: str, round_no: int, active: int, total: int, **counts: int) -> None:
+    """One round of a setting's loop is over: `active` of `total` problems still need more rounds."""
+    if _listener is None:
+        return
+    speeds = ", ".join(f"{name} {tokens / max(seconds, 1e-9):.0f} tok/s"
+                       for name, (tokens, seconds) in _throughput.items())
+    extra = "".join(f", {name} {value}" for name, value in counts.items())
+    _listener(f"{setting} round {round_no}: {active}/{total} problems active{extra}; {speeds}")

@@ -1,0 +1,175 @@
+"""Speculative correction on real tiny models and scripted ones: lossless by construction, budgets that
+do not cut responses short, draft-length control, honest teacher cost, issue-9 criterion details."""
+import pytest
+import torch
+
+from reasoning import progress
+from reasoning.data.problem import Problem
+from reasoning.errors import ReasoningError
+from reasoning.models.hf import HFModel
+from reasoning.models.loaders import load_tiny
+from reasoning.settings.skyline import Skyline
+from reasoning.settings.speculative import DraftLength, Speculative
+from tests.scripted import ScriptedModel
+
+PROBLEM = Problem("p1", "What is 3 * 4 + 3?", "15")
+
+
+def skyline_texts(teacher, problems, n):
+    return [t.response for t in Skyline(teacher, max_new_tokens=n).solve(problems)]
+
+
+@pytest.fixture(scope="module")
+def near_tie_teacher():
+    """The tiny teacher with its output layer shrunk 50x: top tokens are nearly tied everywhere, so any
+    numeric difference between the verification pass and the teacher's own decoding shows up."""
+    model = load_tiny("tiny-teacher", role="teacher")
+    with torch.no_grad():
+        model.model.get_output_embeddings().weight.mul_(0.02)
+    return model
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_token_argmax_with_default_knobs_equals_the_teachers_greedy_text_at_near_ties(
+        tiny_student, near_tie_teacher, problems, prefix_cache):
+    teacher = HFModel("tiny-teacher", near_tie_teacher.model, near_tie_teacher.tokenizer, prefix_cache=prefix_cache)
+    student = HFModel("tiny", tiny_student.model, tiny_student.tokenizer, prefix_cache=prefix_cache)
+    spec = Speculative(student, teacher, granularity="token", criterion="argmax", max_new_tokens=24)
+    want = skyline_texts(teacher, problems[:4], 24)
+    batched = spec.solve(problems[:4])
+    assert [t.response for t in batched] == want
+    assert any(t.extra["interventions"] for t in batched)  # the student really was corrected
+    assert not any(t.extra["hit_intervention_limit"] for t in batched)
+    assert [spec.solve([p])[0].response for p in problems[:2]] == want[:2]  # batch 1 too
+
+
+def test_a_checkpoints_repetition_penalty_does_not_break_losslessness(tiny_student, problems):
+    loaded = load_tiny("tiny-teacher", role="teacher")
+    loaded.model.generation_config.repetition_penalty = 1.1  # as many hub checkpoints ship
+    teacher = HFModel("tiny-teacher", loaded.model, loaded.tokenizer)
+    assert teacher.decoding["repetition_penalty"] == 1.0  # the run's knobs decide, not the checkpoint
+    spec = Speculative(tiny_student, teacher, granularity="token", criterion="argmax", max_new_tokens=16)
+    assert [t.response for t in spec.solve(problems[:6])] == skyline_texts(teacher, problems[:6], 16)
+
+
+def test_a_repetition_penalty_the_user_asks_for_applies_and_is_refused_for_argmax(tiny_student, tiny_teacher):
+    penalised = HFModel("tiny-teacher", tiny_teacher.model, tiny_teacher.tokenizer, repetition_penalty=5.0)
+    prompt = tiny_teacher.encode_chat("Count: 1 1 1 1")
+    assert penalised.generate([prompt], 16)[0].ids != tiny_teacher.generate([prompt], 16)[0].ids
+    with pytest.raises(ReasoningError, match="repetition_penalty=5.0"):
+        Speculative(tiny_student, penalised, granularity="token", criterion="argmax")
+    Speculative(tiny_student, penalised, granularity="step", criterion="logprob")  # no lossless claim there
+
+
+def test_after_max_interventions_the_student_writes_on_unchecked(tiny_student, tiny_teacher, problems):
+    spec = Speculative(tiny_student, tiny_teacher, granularity="token", criterion="argmax", draft_tokens=4,
+                       max_interventions=1, max_new_tokens=40)
+    for trace in spec.solve(problems[:3]):
+        assert trace.extra["hit_intervention_limit"] and len(trace.extra["interventions"]) == 1
+        last = trace.events[-1]
+        assert last["event"] == "draft" and not last["checked"]
+        # It ran to the response budget or to eos, never to a draft-sized budget.
+        assert trace.extra["response_tokens"] == 40 or last["finish_reason"] == "eos"
+        assert last["tokens"] > 4
+
+
+def test_a_fully_accepted_draft_takes_the_teachers_free_next_token(tiny_teacher, problems):
+    spec = Speculative(tiny_teacher, tiny_teacher, granularity="token", criterion="argmax", max_new_tokens=30,
+                       draft_tokens=8)
+    trace, = spec.solve(problems[:1])
+    assert trace.extra["interventions"] == []
+    free = [e for e in trace.events if e["event"] == "next_token"]
+    drafts = [e for e in trace.events if e["event"] == "draft"]
+    assert len(free) >= 2 and sum(d["tokens"] for d in drafts) + len(free) == 30
+    assert trace.response == skyline_texts(tiny_teacher, problems[:1], 30)[0]
+
+
+def test_with_the_prefix_cache_the_teacher_computes_about_what_the_skyline_does(tiny_teacher, problems):
+    """A student that always agrees: verification must read each token about once, not once per round."""
+    spec = Speculative(tiny_teacher, tiny_teacher, granularity="token", criterion="argmax", max_new_tokens=48,
+                       draft_tokens=4)
+    sky = Skyline(tiny_teacher, max_new_tokens=48).solve(problems[:3])
+    for got, want in zip(spec.solve(problems[:3]), sky):
+        verify_rounds = sum(e["event"] == "verify" for e in got.events)
+        assert verify_rounds >= 6
+        assert got.cost["teacher"].computed_tokens <= 1.3 * want.cost["teacher"].computed_tokens
+        assert got.cost["teacher"].cached_tokens > 0
+
+
+def test_progress_reports_every_round_with_model_speeds(tiny_student, tiny_teacher, problems):
+    lines = []
+    with progress.listen(lines.append):
+        Speculative(tiny_student, tiny_teacher, granularity="token", criterion="argmax", max_new_tokens=12,
+                    draft_tokens=4).solve(problems[:2])
+    assert len(lines) >= 3 and lines[0].startswith("speculative round 1: ")
+    assert "/2 problems active" in lines[0] and "tiny-teacher" in lines[0] and "tok/s" in lines[0]
+    assert lines[-1].startswith(f"speculative round {len(lines)}: 0/2 problems active")
+
+
+def test_draft_length_policies():
+    assert DraftLength("rest").first() is None
+    fixed = DraftLength(8)
+    assert fixed.first() == 8 and fixed.after(8, True) == 8 and fixed.after(8, False) == 8
+    adaptive = DraftLength("adaptive")
+    assert adaptive.first() == 16 and adaptive.after(16, True) == 32 and adaptive.after(16, False) == 8
+    assert adaptive.after(4, False) == 4 and adaptive.after(256, True) == 256
+    for bad in (0, -3, "forever"):
+        with pytest.raises(ReasoningError, match="setting.draft_tokens"):
+            DraftLength(bad)
+
+
+# --- criterion details (scripted: characters are tokens) -----------------------------------------
+STEPS = ["Step 1: 3 * 4 = 12\n", "Step 2: 12 + 3 = 14\n", "The answer is 14."]
+
+
+def step_scorer(bad_char_at: int):
+    """The teacher likes every token but one: a single wrong digit inside step 2."""
+    def logprob(prompt, continuation, i):
+        return -6.0 if i == bad_char_at else -0.1
+    return logprob
+
+
+@pytest.mark.parametrize("aggregate, rejected", [("mean", 0), ("min", 1)])
+def test_min_aggregate_catches_one_wrong_token_that_the_mean_averages_away(aggregate, rejected):
+    at = len(STEPS[0]) + STEPS[1].index("14")
+    student = ScriptedModel("student", reply=lambda prompt: "".join(STEPS))
+    teacher = ScriptedModel("teacher", reply=lambda prompt: "Step 2: 12 + 3 = 15\n", logprob=step_scorer(at))
+    trace, = Speculative(student, teacher, granularity="step", criterion="logprob", threshold=-0.8,
+                         aggregate=aggregate, draft_tokens="rest", max_interventions=1).solve([PROBLEM])
+    assert len(trace.extra["interventions"]) == rejected
+
+
+def test_a_correction_equal_to_the_rejected_step_is_not_an_intervention():
+    student = ScriptedModel("student", reply=lambda prompt: "".join(STEPS))
+    teacher = ScriptedModel("teacher", reply=lambda prompt: STEPS[1], logprob=step_scorer(len(STEPS[0]) + 3))
+    trace, = Speculative(student, teacher, granularity="step", criterion="logprob", aggregate="min",
+                         draft_tokens="rest", max_interventions=3).solve([PROBLEM])
+    assert trace.extra["interventions"] == []
+    assert any(e["event"] == "confirm" for e in trace.events)
+    assert trace.response.startswith(STEPS[0] + STEPS[1])
+
+
+def test_the_judge_reads_yes_and_no_from_one_row_per_unit():
+    class Counting(ScriptedModel):
+        rows = 0
+
+        def score(self, prompts, continuations, next_tokens=()):
+            Counting.rows += len(prompts)
+            return super().score(prompts, continuations, next_tokens)
+
+    student = ScriptedModel("student", reply=lambda prompt: "".join(STEPS))
+    teacher = Counting("teacher", logprob=lambda prompt, cont, i: -0.1 if cont == "Y" else -3.0)
+    trace, = Speculative(student, teacher, granularity="chunk", criterion="judge", chunk_tokens=10,
+                         draft_tokens="rest").solve([PROBLEM])
+    units = trace.events[2]["units"]
+    assert Counting.rows == units and trace.extra["interventions"] == []
+    assert "Is the last part of the solution" in teacher.prompts_seen[0] if teacher.prompts_seen else True
+
+
+def test_a_pair_with_different_chat_templates_is_refused(tiny_student):
+    class OtherTemplate(ScriptedModel):
+        def encode(self, text):
+            return tiny_student.encode(text)
+
+    with pytest.raises(ReasoningError, match="one tokenizer, chat template and eos"):
+        Speculative(tiny_student, OtherTemplate("other"))
