@@ -91,7 +91,8 @@ def test_speculative_rejects_step_three_and_the_student_continues_after_the_corr
         start = continuation.find("Step 3")
         return -5.0 if start >= 0 and start <= i < start + len(STEPS[2]) else -0.2
     teacher = ScriptedModel("teacher", reply=lambda prompt: "Step 3: so the total is 14.\n", logprob=logprob)
-    trace, = Speculative(student, teacher, granularity="step", criterion="logprob", threshold=-2.0).solve([PROBLEM])
+    trace, = Speculative(student, teacher, granularity="step", criterion="logprob", threshold=-2.0,
+                         draft_tokens="rest").solve([PROBLEM])
     intervention, = trace.extra["interventions"]
     assert intervention["rejected"] == STEPS[2] and intervention["correction"] == "Step 3: so the total is 14.\n"
     assert intervention["position"] == len(STEPS[0] + STEPS[1]) and intervention["score"] == pytest.approx(-5.0)
@@ -104,7 +105,7 @@ def test_speculative_stops_checking_after_max_interventions():
     student = ScriptedModel("student", reply=lambda prompt: "x\ny\n")
     teacher = ScriptedModel("teacher", reply=lambda prompt: "z\n", logprob=lambda p, c, i: -9.0)
     trace, = Speculative(student, teacher, granularity="step", criterion="logprob", threshold=-2.0,
-                         max_interventions=2, max_new_tokens=100).solve([PROBLEM])
+                         max_interventions=2, max_new_tokens=100, draft_tokens="rest").solve([PROBLEM])
     assert len(trace.extra["interventions"]) == 2
     assert trace.response == "z\nz\nx\ny\n"  # two corrections, then the student's unchecked draft
 
@@ -113,9 +114,10 @@ def test_speculative_judge_asks_the_teacher_about_each_step():
     student = ScriptedModel("student", reply=lambda prompt: "".join(STEPS) if "Step 3: fixed" not in prompt else "done")
     def logprob(prompt, continuation, i):  # "No" is likely only when asked about step 3
         asked_step3 = '("Step 3: so 14 + 1 = 15")' in prompt
-        return -0.1 if (continuation == "No") == asked_step3 else -4.0
+        return -0.1 if continuation.startswith("N") == asked_step3 else -4.0  # "N": the first token of "No"
     teacher = ScriptedModel("teacher", reply=lambda prompt: "Step 3: fixed\n", logprob=logprob)
-    trace, = Speculative(student, teacher, granularity="step", criterion="judge", threshold=0.0).solve([PROBLEM])
+    trace, = Speculative(student, teacher, granularity="step", criterion="judge",
+                         draft_tokens="rest").solve([PROBLEM])
     assert trace.extra["interventions"][0]["rejected"] == STEPS[2]
     assert trace.response == STEPS[0] + STEPS[1] + "Step 3: fixed\ndone"
 
