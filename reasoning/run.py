@@ -70,13 +70,15 @@ def _solve_all(setting, grader, todo, writer, cfg) -> None:
 def _to_record(trace, setting_name: str, grader) -> dict:
     problem = trace.problem
     grade = grader(trace.response, problem.gold)
-    for entry in trace.extra.get("rounds", []):  # each round's answer, so refinement flips can be counted
-        round_grade = grader(entry["response"], problem.gold)
-        entry.update(answer=round_grade.extracted, correct=round_grade.correct)
+    for attempt in trace.attempts:  # what the setting asked to be graded (feedback: each round's answer)
+        attempt_grade = grader(attempt["response"], problem.gold)
+        attempt.update(answer=attempt_grade.extracted, correct=attempt_grade.correct,
+                       strict_correct=attempt_grade.strict_correct)
     return {
         "id": problem.id, "question": problem.question, "gold": problem.gold, "setting": setting_name,
         "response": trace.response, "answer": grade.extracted, "correct": grade.correct,
         "strict_correct": grade.strict_correct, "extraction_rule": grade.rule,
+        "placeholder": grade.placeholder, "timed_out": grade.timed_out,
         "cost": {role: cost.to_dict() for role, cost in trace.cost.items()},
         "trace": trace.events, **trace.extra,
     }

@@ -1,7 +1,6 @@
 """Grading: labelled cases, extraction rules, strict vs lenient, and the off-main-thread timeout."""
 
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +57,30 @@ def test_strict_needs_an_answer_marker():
     assert (wrong.correct, wrong.strict_correct, wrong.extracted) == (False, False, "19")
 
 
+@pytest.mark.parametrize(("response", "answer", "rule"), [
+    ("12 + 6 = 18 eggs a day.\nThe answer is N.", "18", "last_number"),  # the bundled teacher's real slip
+    ("So she pays $5 in all.\nThe answer is X", "5", "last_number"),
+    (r"3 * 4 = 12, so \boxed{<answer>}. The answer is 12.", "12", "answer_is"),  # the next rule takes over
+    (r"\boxed{...}", None, None),
+    ("#### [number]\n7 left", "7", "last_number"),
+    ("Final answer: your answer here", None, None),
+])
+def test_a_placeholder_is_never_an_answer(response, answer, rule):
+    result = grade(response, "18")
+    assert (result.extracted, result.rule, result.placeholder) == (answer, rule, True)
+    assert not result.strict_correct
+
+
+@pytest.mark.parametrize("response", [r"\boxed{C}", r"\boxed{x}", r"\boxed{[1, 2]}", "The answer is 0."])
+def test_single_letters_and_intervals_are_answers_not_placeholders(response):
+    result = grade(response, "0")
+    assert result.rule in ("boxed", "answer_is") and not result.placeholder
+
+
+def test_placeholder_reaches_the_record():
+    assert grade("18\nThe answer is N.", "18").to_dict()["placeholder"] is True
+
+
 def test_no_answer_found():
     assert grade("I cannot solve this.", "18") == Grade(False, False, None, None, False)
 
@@ -70,6 +93,7 @@ def test_grade_record_is_json():
         "extracted": r"\dfrac12",
         "rule": "boxed",
         "timed_out": False,
+        "placeholder": False,
     }
 
 
@@ -108,7 +132,6 @@ def test_grade_off_the_main_thread():
     with ThreadPoolExecutor(max_workers=2) as pool:
         symbolic = pool.submit(grade, r"\boxed{\frac{1}{\sqrt{2}}}", r"\frac{\sqrt{2}}{2}")
         slow = pool.submit(_timed_grade, 1.0)
-        assert pool.submit(threading.current_thread).result() is not threading.main_thread()
         assert symbolic.result().correct
         result, seconds = slow.result()
     assert result.timed_out and not result.correct

@@ -7,7 +7,6 @@ from reasoning.settings.baseline import Baseline
 from reasoning.settings.feedback import Feedback
 from reasoning.settings.skyline import Skyline
 from reasoning.settings.speculative import Speculative
-from reasoning.settings.verdict import parse_verdict
 from tests.scripted import ScriptedModel
 
 PROBLEM = Problem("p1", "What is 2 + 3 * 4?", "14")
@@ -57,26 +56,6 @@ def test_feedback_batches_problems_that_finish_in_different_rounds():
     teacher = ScriptedModel("teacher", reply=lambda p: "ACCEPT" if "1 + 1" in p else "REVISE bad")
     traces = Feedback(student, teacher, max_rounds=3).solve([PROBLEM, other])
     assert [len(t.extra["rounds"]) for t in traces] == [3, 1]
-
-
-@pytest.mark.parametrize("text, verdict", [
-    ("ACCEPT", "accept"), ("**Verdict:** accept.", "accept"), ("The solution is correct.", "accept"),
-    ("REVISE\nStep 2 is wrong.", "revise"), ("The answer is incorrect: 3*4=12", "revise"), ("hmm", "unparseable"),
-])
-def test_parse_verdict(text, verdict):
-    assert parse_verdict(text)[0] == verdict
-
-
-def test_feedback_score_mode_reads_the_verdict_from_token_scores():
-    student, _ = _feedback_pair([])
-    # The teacher finds "ACCEPT" likely only for the corrected solution.
-    def logprob(prompt, continuation, i):
-        good = "12 + 2" in prompt or "2 + 12" in prompt
-        return -0.1 if (continuation.startswith("ACCEPT") == good) else -3.0
-    teacher = ScriptedModel("teacher", reply=lambda p: "Multiply first.", logprob=logprob)
-    trace, = Feedback(student, teacher, max_rounds=3, verdict_mode="score").solve([PROBLEM])
-    assert [r["verdict"] for r in trace.extra["rounds"]] == ["revise", "accept"]
-    assert trace.extra["rounds"][0]["feedback"] == "Multiply first."
 
 
 # --- speculative ---------------------------------------------------------------------------------

@@ -5,9 +5,13 @@ Rules, tried in order; the first that finds something wins:
   "hash"        the last "#### ..." line (GSM8K's gold format)
   "answer_is"   the last "the answer is ..." / "final answer: ..." up to the end of the sentence or line
   "last_number" the last number anywhere (lenient fallback only)
+
+A placeholder copied from a prompt ("The answer is N.", "\\boxed{<answer>}", "...") is never an
+answer: that rule is skipped, the next one is tried, and the extraction says it happened.
 """
 
 import re
+from typing import NamedTuple
 
 STRICT_RULES = ("boxed", "hash", "answer_is")
 
@@ -20,24 +24,50 @@ _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?\n]")
 # Thousands groups first so "1,000" stays one number; the unicode minus is common in model output.
 _NUMBER = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-\u2212]?\.\d+")
 _PROSE_WORD = re.compile(r"(?<![\\\w])[A-Za-z]{2,}\b")
+# What prompts write where the answer goes. Single capitals only N and X: "\boxed{C}" is a MATH answer.
+_PLACEHOLDER = re.compile(
+    r"[NX]|\.{3}|\u2026|_+|(?i:(?:your|the|final)?\s*answer(?:\s+here)?|<[a-z _]+>|\[[a-z _]+\]|\\text\{\s*answer\s*\})")
+
+
+class Extraction(NamedTuple):
+    answer: str | None  # the answer text, before normalisation
+    rule: str | None  # which rule found it
+    placeholder: bool  # a rule found only a placeholder ("N", "<answer>") and was skipped
+
+
+def extract(response: str) -> Extraction:
+    """The answer by the first rule that finds a real one; the last-number fallback included."""
+    strict = extract_strict_full(response)
+    if strict.answer is not None:
+        return strict
+    number = last_number(response)
+    return Extraction(number, "last_number" if number is not None else None, strict.placeholder)
 
 
 def extract_answer(response: str) -> tuple[str | None, str | None]:
     """Return (answer text, rule name), or (None, None) when nothing looks like an answer."""
-    strict = extract_strict(response)
-    if strict[0] is not None:
-        return strict
-    number = last_number(response)
-    return (number, "last_number") if number is not None else (None, None)
+    return extract(response)[:2]
 
 
 def extract_strict(response: str) -> tuple[str | None, str | None]:
     """Like extract_answer but only from explicit answer markers (no last-number fallback)."""
+    return extract_strict_full(response)[:2]
+
+
+def extract_strict_full(response: str) -> Extraction:
+    placeholder = False
     for rule, finder in (("boxed", last_boxed), ("hash", _last_hash), ("answer_is", _last_answer_is)):
         text = finder(response)
-        if text:
-            return text, rule
-    return None, None
+        if text and is_placeholder(text):
+            placeholder = True
+        elif text:
+            return Extraction(text, rule, placeholder)
+    return Extraction(None, None, placeholder)
+
+
+def is_placeholder(text: str) -> bool:
+    """"N", "X", "<answer>", "[number]", "...", "your answer": template text, not an answer."""
+    return _PLACEHOLDER.fullmatch(text.strip().strip("*")) is not None
 
 
 def last_boxed(text: str) -> str | None:

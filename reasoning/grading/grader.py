@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass
 
 from reasoning.grading.equivalence import check_equivalence
-from reasoning.grading.extract import STRICT_RULES, extract_answer, extract_strict
+from reasoning.grading.extract import STRICT_RULES, extract, extract_strict
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,7 @@ class Grade:
     extracted: str | None  # the answer text found in the response, before normalisation
     rule: str | None  # which rule found it: "boxed", "hash", "answer_is", "last_number"
     timed_out: bool = False  # the symbolic check ran out of time (then correct is False)
+    placeholder: bool = False  # a marker held only a placeholder ("The answer is N.") and was skipped
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -20,9 +21,9 @@ class Grade:
 
 def grade(response: str, gold: str, timeout_seconds: float = 5.0) -> Grade:
     """Grade one response against its gold answer. Safe to call from any thread."""
-    extracted, rule = extract_answer(response)
+    extracted, rule, placeholder = extract(response)
     if extracted is None:
-        return Grade(correct=False, strict_correct=False, extracted=None, rule=None)
+        return Grade(correct=False, strict_correct=False, extracted=None, rule=None, placeholder=placeholder)
     verdict = check_equivalence(extracted, gold_answer(gold), timeout_seconds)
     return Grade(
         correct=verdict.equal,
@@ -31,6 +32,7 @@ def grade(response: str, gold: str, timeout_seconds: float = 5.0) -> Grade:
         extracted=extracted,
         rule=rule,
         timed_out=verdict.timed_out,
+        placeholder=placeholder,
     )
 
 

@@ -6,30 +6,90 @@ attempts (the last attempt is not reviewed: no round would use that review).
 """
 from __future__ import annotations
 
+from typing import Literal
+
+from reasoning.errors import ReasoningError
 from reasoning.models.types import LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace, one_call
 from reasoning.settings.verdict import ACCEPT, REVISE, parse_verdict
+
+MARKER = "VERDICT:"
+
+
+class WrittenVerdict:
+    """The teacher writes a review; its explicit verdict is parsed (an unparseable one is not ACCEPT)."""
+
+    default_prompt = "teacher_review"
+
+    def __call__(self, teacher: LanguageModel, prompts: dict[int, list[int]], max_new_tokens: int) -> dict:
+        gens = teacher.generate(list(prompts.values()), max_new_tokens)
+        # An unparseable review is not an acceptance: the student sees the whole review as feedback.
+        return {i: (*parse_verdict(gen.text), gen.text, gen.cost) for i, gen in zip(prompts, gens)}
+
+
+class ScoredVerdict:
+    """The verdict from one forward pass at the `VERDICT:` position of a verdict-first review.
+
+    Like is compared with like: the words " ACCEPT" and " REVISE" share a prefix of tokens (often
+    none); the first token where they differ is scored in each, so neither word pays for being
+    longer. On REVISE the teacher then writes its feedback after "VERDICT: REVISE".
+    """
+
+    default_prompt = "teacher_review_verdict_first"
+
+    def __call__(self, teacher: LanguageModel, prompts: dict[int, list[int]], max_new_tokens: int) -> dict:
+        marker = teacher.encode(MARKER)
+        shared, accept, revise = _split_at_first_difference(teacher.encode(" ACCEPT"), teacher.encode(" REVISE"))
+        rows = [prompts[i] + marker + shared for i in prompts for _ in (0, 1)]
+        scores = teacher.score(rows, [[accept], [revise]] * len(prompts))
+        out, to_explain = {}, []
+        for k, i in enumerate(prompts):
+            yes, no = scores[2 * k], scores[2 * k + 1]
+            margin = yes.logprobs[0] - no.logprobs[0]
+            verdict = ACCEPT if margin > 0 else REVISE
+            out[i] = (verdict, "", f"[score: log p(ACCEPT) - log p(REVISE) = {margin:.3f}]",
+                      one_call([yes.cost, no.cost]))
+            if verdict == REVISE:
+                to_explain.append(i)
+        written = teacher.encode(f"{MARKER} REVISE\n")
+        gens = teacher.generate([prompts[i] + written for i in to_explain], max_new_tokens)
+        for i, gen in zip(to_explain, gens):
+            verdict, _, note, cost = out[i]
+            cost += gen.cost
+            out[i] = (verdict, gen.text.strip(), f"{MARKER} REVISE\n{gen.text}\n{note}", cost)
+        return out
+
+
+REVIEWERS = {"generate": WrittenVerdict, "score": ScoredVerdict}
 
 
 class Feedback:
     name = "feedback"
 
     def __init__(self, student: LanguageModel, teacher: LanguageModel, max_rounds: int = 3,
-                 verdict_mode: str = "generate", max_new_tokens: int = 512, review_max_new_tokens: int = 256,
-                 answer_prompt: str = "student_answer", review_prompt: str = "teacher_review",
-                 refine_prompt: str = "student_refine"):
-        if verdict_mode not in ("generate", "score"):
-            raise ValueError(f"setting.verdict_mode={verdict_mode}; use generate or score")
+                 verdict_mode: Literal["generate", "score"] = "generate", max_new_tokens: int = 512,
+                 review_max_new_tokens: int = 256, answer_prompt: str = "student_answer",
+                 review_prompt: str | None = None, refine_prompt: str = "student_refine"):
+        if verdict_mode not in REVIEWERS:
+            raise ReasoningError(f"setting.verdict_mode={verdict_mode} is not a verdict mode; use generate or score")
+        if max_rounds < 1:
+            raise ReasoningError(f"setting.max_rounds={max_rounds} allows no attempt; use 1 or more")
         self.student, self.teacher = student, teacher
         self.max_rounds = max_rounds
         self.verdict_mode = verdict_mode
+        self.reviewer = REVIEWERS[verdict_mode]()
         self.max_new_tokens = max_new_tokens
         self.review_max_new_tokens = review_max_new_tokens
-        self.prompts = dict(answer=answer_prompt, review=review_prompt, refine=refine_prompt)
+        # null: the prompt that fits the mode (score mode needs the verdict first).
+        self.prompts = dict(answer=answer_prompt, review=review_prompt or self.reviewer.default_prompt,
+                            refine=refine_prompt)
 
     def solve(self, problems):
-        traces = [Trace(p, extra={"rounds": []}) for p in problems]
+        traces = []
+        for p in problems:
+            rounds: list[dict] = []
+            traces.append(Trace(p, extra={"rounds": rounds}, attempts=rounds))  # every round's answer is graded
         asks = {i: render(self.prompts["answer"], question=p.question) for i, p in enumerate(problems)}
         active = list(range(len(problems)))
         for round_no in range(1, self.max_rounds + 1):
@@ -59,8 +119,8 @@ class Feedback:
     def _review(self, traces, active, round_no) -> dict[int, str]:
         texts = {i: render(self.prompts["review"], question=traces[i].problem.question,
                            solution=traces[i].response) for i in active}
-        review = self._review_by_score if self.verdict_mode == "score" else self._review_by_text
-        verdicts = review(traces, active, texts)
+        prompts = {i: self.teacher.encode_chat(texts[i]) for i in active}
+        verdicts = self.reviewer(self.teacher, prompts, self.review_max_new_tokens)
         for i in active:
             verdict, feedback, text, cost = verdicts[i]
             traces[i].log("review", "teacher", cost, round=round_no, prompt=self.teacher.render_chat(texts[i]),
@@ -69,33 +129,13 @@ class Feedback:
             entry.update(verdict=verdict, feedback=feedback, teacher_generated_tokens=cost.generated_tokens)
         return {i: verdicts[i][0] for i in active}
 
-    def _review_by_text(self, traces, active, texts):
-        gens = self.teacher.generate([self.teacher.encode_chat(texts[i]) for i in active], self.review_max_new_tokens)
-        out = {}
-        for i, gen in zip(active, gens):
-            # An unparseable review is not an acceptance: the student sees the whole review as feedback.
-            verdict, feedback = parse_verdict(gen.text)
-            out[i] = (verdict, feedback, gen.text, gen.cost)
-        return out
 
-    def _review_by_score(self, traces, active, texts):
-        """Verdict from one forward pass: log p("ACCEPT") vs log p("REVISE") as the reply's first tokens;
-        on REVISE the teacher then writes its feedback after the word."""
-        prompts = {i: self.teacher.encode_chat(texts[i]) for i in active}
-        accept, revise = self.teacher.encode("ACCEPT"), self.teacher.encode("REVISE\n")
-        rows = [prompts[i] for i in active for _ in (0, 1)]
-        scores = self.teacher.score(rows, [accept, revise] * len(active))
-        out, to_explain = {}, []
-        for k, i in enumerate(active):
-            yes, no = scores[2 * k], scores[2 * k + 1]
-            cost = one_call([yes.cost, no.cost])
-            margin = sum(yes.logprobs) - sum(no.logprobs)
-            out[i] = (ACCEPT if margin > 0 else REVISE, "", f"verdict score log p(ACCEPT) - log p(REVISE) = {margin:.3f}", cost)
-            if margin <= 0:
-                to_explain.append(i)
-        gens = self.teacher.generate([prompts[i] + revise for i in to_explain], self.review_max_new_tokens)
-        for i, gen in zip(to_explain, gens):
-            verdict, _, note, cost = out[i]
-            cost += gen.cost
-            out[i] = (verdict, gen.text.strip(), f"REVISE\n{gen.text}\n[{note}]", cost)
-        return out
+def _split_at_first_difference(a: list[int], b: list[int]) -> tuple[list[int], int, int]:
+    """(shared prefix, a's first own token, b's first own token)."""
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k]:
+        k += 1
+    if k == min(len(a), len(b)):
+        raise ReasoningError("the teacher's tokenizer gives ' ACCEPT' and ' REVISE' no differing token; "
+                             "use setting.verdict_mode=generate")
+    return a[:k], a[k], b[k]

@@ -15,6 +15,9 @@ class Trace:
     events: list[dict] = field(default_factory=list)
     cost: dict[str, Cost] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # setting-specific record fields: rounds, interventions
+    # Intermediate answers the runner should grade, each a dict with a "response"; the runner adds
+    # "answer", "correct", "strict_correct" to each in place (feedback: its rounds, so flips can be counted).
+    attempts: list[dict] = field(default_factory=list)
 
     def log(self, event: str, role: str, cost: Cost | None = None, **fields) -> dict:
         """Append one event (a generation, review, verdict, intervention...) and charge its cost to `role`."""

@@ -1,0 +1,130 @@
+"""Feedback's score mode, knob validation, the attempts it declares, and the runner grading them."""
+import pytest
+
+from reasoning.data import Problem
+from reasoning.errors import ReasoningError
+from reasoning.grading import grade
+from reasoning.models.types import Cost
+from reasoning.prompts import load_template
+from reasoning.run import _to_record
+from reasoning.settings.feedback import Feedback
+from reasoning.settings.trace import Trace, one_call
+from tests.scripted import ScriptedModel
+
+PROBLEM = Problem("p1", "What is 2 + 3 * 4?", "14")
+WRONG, RIGHT = "2 + 3 = 5\n5 * 4 = 20\n\\boxed{20}", "3 * 4 = 12\n2 + 12 = 14\n\\boxed{14}"
+
+
+def _student():
+    attempts = iter([WRONG, RIGHT, RIGHT])
+    return ScriptedModel("student", reply=lambda prompt: next(attempts))
+
+
+def _scoring_teacher(first_token_logprob):
+    """Scripted: the log-prob of the first differing token after "VERDICT: " decides ("A" vs "R")."""
+    def logprob(prompt, continuation, i):
+        good = "2 + 12 = 14" in prompt
+        return first_token_logprob(continuation, good)
+    return ScriptedModel("teacher", reply=lambda p: "Multiply first.", logprob=logprob)
+
+
+def test_score_mode_reads_the_verdict_at_the_verdict_position():
+    teacher = _scoring_teacher(lambda cont, good: -0.1 if (cont == "A") == good else -3.0)
+    trace, = Feedback(_student(), teacher, max_rounds=3, verdict_mode="score").solve([PROBLEM])
+    rounds = trace.extra["rounds"]
+    assert [r["verdict"] for r in rounds] == ["revise", "accept"]
+    assert rounds[0]["feedback"] == "Multiply first."
+    # The prompt asks for the verdict first and the score is taken right after "VERDICT:".
+    assert "Start your reply with your verdict" in trace.events[1]["prompt"]
+    assert teacher.prompts_seen[0].endswith("VERDICT: REVISE\n")
+    assert "log p(ACCEPT) - log p(REVISE) = -2.900" in trace.events[1]["text"]
+
+
+def test_score_mode_compares_one_token_of_each_word():
+    """A scorer that charges every token: the longer word must not lose for its length."""
+    seen = []
+    teacher = _scoring_teacher(lambda cont, good: (seen.append(cont), -1.0 if cont == "A" else -1.01)[1])
+    trace, = Feedback(_student(), teacher, max_rounds=2, verdict_mode="score").solve([PROBLEM])
+    assert sorted(set(seen)) == ["A", "R"]  # one token each, after the shared " "
+    assert trace.extra["rounds"][0]["verdict"] == "accept"
+
+
+def test_score_mode_cost_counts_the_shared_forward_pass_once():
+    teacher = _scoring_teacher(lambda cont, good: -0.1 if cont == "A" else -3.0)
+    trace, = Feedback(_student(), teacher, max_rounds=2, verdict_mode="score").solve([PROBLEM])
+    assert trace.cost["teacher"].forward_passes == 1  # two rows of one call: one pass for the problem
+
+
+def test_one_call_adds_tokens_and_takes_the_most_forward_passes():
+    total = one_call([Cost(10, 2, 3, 1.0, 4, 8), Cost(5, 1, 4, 0.5, 0, 6), Cost(1, 0, 1, 0.0)])
+    assert total == Cost(prompt_tokens=16, generated_tokens=3, forward_passes=4, seconds=1.5,
+                         cached_tokens=4, computed_tokens=14)
+    assert one_call([]) == Cost()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(verdict_mode="vote"), "setting.verdict_mode=vote is not a verdict mode; use generate or score"),
+    (dict(max_rounds=0), "setting.max_rounds=0 allows no attempt"),
+])
+def test_bad_knobs_are_one_line_reasoning_errors(kwargs, message):
+    with pytest.raises(ReasoningError, match=message) as error:
+        Feedback(ScriptedModel(), ScriptedModel(), **kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_verdict_mode_choices_are_annotated_for_validation():
+    from typing import Literal, get_type_hints
+    hints = get_type_hints(Feedback.__init__)
+    assert hints["verdict_mode"] == Literal["generate", "score"]
+
+
+def test_review_prompt_follows_the_mode_unless_given():
+    assert Feedback(ScriptedModel(), ScriptedModel()).prompts["review"] == "teacher_review"
+    assert Feedback(ScriptedModel(), ScriptedModel(), verdict_mode="score").prompts["review"] == "teacher_review_verdict_first"
+    mine = Feedback(ScriptedModel(), ScriptedModel(), verdict_mode="score", review_prompt="/x/mine.txt")
+    assert mine.prompts["review"] == "/x/mine.txt"
+
+
+def test_default_answer_format_is_boxed_and_switchable():
+    assert "put your final answer within \\boxed{}" in load_template("student_answer").template
+    assert "within \\boxed{}" in load_template("student_refine").template
+    student = ScriptedModel("student", reply=lambda p: "The answer is 14.")
+    teacher = ScriptedModel("teacher", reply=lambda p: "VERDICT: ACCEPT")
+    Feedback(student, teacher, answer_prompt="student_answer_answer_is").solve([PROBLEM])
+    assert '"The answer is" followed by the final number' in student.prompts_seen[0]
+
+
+def test_generate_mode_without_a_verdict_never_stops_early():
+    student = _student()
+    teacher = ScriptedModel("teacher", reply=lambda p: "Step 1 is correct but step 2 is wrong.")
+    trace, = Feedback(student, teacher, max_rounds=3).solve([PROBLEM])
+    assert [r["verdict"] for r in trace.extra["rounds"]] == ["unparseable", "unparseable", None]
+
+
+# --- the runner grades what the setting declares ------------------------------------------------
+def test_the_runner_grades_each_declared_attempt_with_hand_checked_values():
+    student = _student()
+    teacher = ScriptedModel("teacher", reply=lambda p: "VERDICT: ACCEPT" if "2 + 12" in p else "VERDICT: REVISE\nNo.")
+    trace, = Feedback(student, teacher, max_rounds=3).solve([PROBLEM])
+    record = _to_record(trace, "feedback", grade)
+    rounds = record["rounds"]
+    assert [(r["round"], r["answer"], r["correct"], r["strict_correct"]) for r in rounds] == [
+        (1, "20", False, False), (2, "14", True, True)]
+    assert [r["verdict"] for r in rounds] == ["revise", "accept"]
+    assert (record["answer"], record["correct"], record["placeholder"], record["timed_out"]) == ("14", True, False, False)
+
+
+def test_the_runner_grades_attempts_of_any_setting_without_knowing_its_name():
+    trace = Trace(PROBLEM, response="\\boxed{14}")
+    trace.attempts = [{"response": "The answer is N.\n7"}, {"response": "#### 14"}, {"response": "so 14"}]
+    record = _to_record(trace, "something-new", grade)
+    assert [(a["answer"], a["correct"], a["strict_correct"]) for a in trace.attempts] == [
+        ("7", False, False), ("14", True, True), ("14", True, False)]
+    assert "attempts" not in record  # the setting decides where its attempts appear in the record
+
+
+def test_a_placeholder_answer_is_recorded():
+    trace = Trace(PROBLEM, response="3 * 4 = 12, 2 + 12 = 14.\nThe answer is N.")
+    record = _to_record(trace, "baseline", grade)
+    assert (record["answer"], record["extraction_rule"], record["placeholder"]) == ("14", "last_number", True)
+    assert record["correct"] and not record["strict_correct"]
