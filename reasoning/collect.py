@@ -4,8 +4,8 @@
 
 A sharded run (`-m run.num_shards=4 run.shard='range(0,4)'`) leaves one run folder per shard. Given
 run folders, a sweep folder or any folder above them, `collect` groups the run folders whose configs
-are equal except for the `run.*` keys (shard, number of shards, batch size, progress bar: the keys a
-run may also change when it resumes) and Hydra's own settings (not in a run's config.yaml), and
+have one identity (`reasoning.results.identity`: equal configs up to the shard index, batch size and
+progress bar, the same definition `load` and the runner's resume use) and number of shards, and
 writes one merged run per group: into `--out` itself when there is one group, into
 `--out/<setting>` (`feedback-1`, `feedback-2`, ... for repeats) when there are several. A run that was not
 sharded is a group of one and is copied as it is.
@@ -28,13 +28,14 @@ import yaml
 
 from reasoning.errors import ReasoningError
 from reasoning.results import read_records, summarize
-from reasoning.results.load import find_run_dirs, flatten
+from reasoning.results.identity import SHARDS, identity
+from reasoning.results.load import find_run_dirs
 
 
 @dataclass
 class Shard:
     dir: Path
-    config: dict  # flattened, `_target_`s included, without the run.* keys: what makes shards one run
+    config: dict  # the run's identity (reasoning.results.identity): what makes shards one run
     shard: int
     num_shards: int
 
@@ -63,9 +64,7 @@ def _shard(run_dir: Path) -> Shard:
         raise ReasoningError(f"{run_dir} has no config.yaml: cannot tell which run it belongs to")
     config = yaml.safe_load(path.read_text()) or {}
     run = config.get("run") or {}
-    # Keep `_target_`: baseline and skyline differ only there.
-    same_run = {k: v for k, v in flatten(config, keep_hydra_keys=True).items() if not k.startswith(("run.", "hydra."))}
-    return Shard(run_dir, same_run, run.get("shard", 0), run.get("num_shards", 1))
+    return Shard(run_dir, identity(config, SHARDS), run.get("shard", 0), run.get("num_shards", 1))
 
 
 def _group(shards: list[Shard]) -> list[list[Shard]]:

@@ -21,11 +21,12 @@ from reasoning.environment import describe_environment
 from reasoning.errors import ReasoningError
 from reasoning.models import seed_all
 from reasoning.results import ResultsWriter, read_records, summarize
+from reasoning.results.identity import RESUME, differing
 
 log = logging.getLogger(__name__)
 ROLES = ("student", "teacher")
 # Keys that may change between a run and its resume without changing any finished result.
-RESUMABLE_KEYS = ("run", "hydra", "dataset.limit")
+RESUMABLE_KEYS = RESUME
 
 
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
@@ -120,25 +121,12 @@ def _record_config(cfg: DictConfig, out: Path) -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     saved_path = out / "config.yaml"
     if saved_path.exists() and (out / "results.jsonl").exists():
-        saved = _without_resumable(OmegaConf.to_container(OmegaConf.load(saved_path)))
-        now = _without_resumable(resolved)
-        differing = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
-        if differing:
-            raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(differing)}); "
+        changed = differing(OmegaConf.to_container(OmegaConf.load(saved_path)), resolved, ignore=RESUMABLE_KEYS)
+        if changed:
+            raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(changed)}); "
                                  "choose a new hydra.run.dir or delete the folder")
     saved_path.write_text(OmegaConf.to_yaml(resolved))
     (out / "environment.json").write_text(json.dumps(describe_environment(), indent=2) + "\n")
-
-
-def _without_resumable(config: dict) -> dict:
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
-    for key in RESUMABLE_KEYS:
-        group, _, leaf = key.partition(".")
-        if leaf:
-            config.get(group, {}).pop(leaf, None)
-        else:
-            config.pop(group, None)
-    return config
 
 
 def _hydra_output_dir() -> Path:

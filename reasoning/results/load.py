@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from reasoning.errors import ReasoningError
+from reasoning.results.identity import flatten, identity
 from reasoning.results.writer import read_records  # one reader of the format: a torn last line is ignored
 
 log = logging.getLogger(__name__)
@@ -26,17 +27,16 @@ NESTED = ("cost", "trace", "rounds", "interventions")
 LEVELS = ("rounds", "interventions", "trace")
 ROLES = ("student", "teacher")
 COST_METRICS = ("prompt_tokens", "generated_tokens", "forward_passes", "seconds")
-# Config keys that tell shards apart: they do not make a different run.
-SHARD_KEYS = ("run.shard", "run.num_shards")
 BASE_COLUMNS = ["id", "setting", "correct", "strict_correct", "run", "run_dir"]
 
 
 @dataclass
 class Run:
-    """One run folder: its flattened config, its records (deduplicated by id) and its label."""
+    """One run folder: its flattened config, its identity, its records (deduplicated by id) and its label."""
 
     dir: Path
-    config: dict
+    config: dict  # flattened, `_target_`s dropped: the config columns
+    identity: dict  # what makes two folders one run (reasoning.results.identity)
     records: list[dict]
     label: str = ""
 
@@ -82,33 +82,22 @@ def find_run_dirs(paths) -> list[Path]:
 
 def read_config(run_dir: Path) -> dict:
     """The run's resolved config, flattened to dotted keys, `_target_` keys dropped."""
+    return flatten(_read_yaml(run_dir))
+
+
+def _read_yaml(run_dir: Path) -> dict:
     for candidate in (run_dir / "config.yaml", run_dir / ".hydra" / "config.yaml"):
         if candidate.is_file():
-            return flatten(yaml.safe_load(candidate.read_text()) or {})
+            return yaml.safe_load(candidate.read_text()) or {}
     log.warning("%s: no config.yaml; config columns will be empty", run_dir)
     return {}
 
 
-def flatten(tree: dict, prefix: str = "", keep_hydra_keys: bool = False) -> dict:
-    """{"a": {"b": 1, "_target_": x}} -> {"a.b": 1}; lists become tuples so columns stay hashable.
-
-    Hydra's own keys (`_target_`, `_partial_`, ...) say how to build a part, not what the run did:
-    dropped, unless `keep_hydra_keys` (to tell baseline from skyline, whose knobs are equal).
-    """
-    flat = {}
-    for key, value in tree.items():
-        if key.startswith("_") and key.endswith("_") and not keep_hydra_keys:
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}.", keep_hydra_keys))
-        else:
-            flat[name] = tuple(value) if isinstance(value, list) else value
-    return flat
-
-
 def _runs(paths) -> list[Run]:
-    runs = [Run(d, read_config(d), _dedupe(read_records(d / "results.jsonl"), d)) for d in find_run_dirs(paths)]
+    runs = []
+    for d in find_run_dirs(paths):
+        raw = _read_yaml(d)
+        runs.append(Run(d, flatten(raw), identity(raw), _dedupe(read_records(d / "results.jsonl"), d)))
     _label(runs)
     return runs
 
@@ -142,15 +131,14 @@ def _setting_name(run: Run) -> str:
 
 
 def _group_key(run: Run):
-    """Shards of one run share a parent folder, a setting and a config up to the shard keys.
+    """Shards of one run share a parent folder and an identity (the one `collect` and resume use).
 
-    The setting name is part of the key because the flattened config drops `_target_`: baseline and
-    skyline have the same knobs.
+    The setting name is part of the key for configs that lack `_target_` (baseline and skyline have
+    the same knobs).
     """
     if (run.config.get("run.num_shards") or 1) <= 1:
         return str(run.dir)
-    config = {k: v for k, v in run.config.items() if k not in SHARD_KEYS}
-    return (str(run.dir.parent), _setting_name(run), json.dumps(config, sort_keys=True, default=str))
+    return (str(run.dir.parent), _setting_name(run), json.dumps(run.identity, sort_keys=True, default=str))
 
 
 def _label(runs: list[Run]) -> None:
@@ -162,7 +150,7 @@ def _label(runs: list[Run]) -> None:
     for key, members in groups.items():
         by_setting.setdefault(_setting_name(members[0]), []).append(key)
     for setting, keys in by_setting.items():
-        configs = [{k: v for k, v in groups[key][0].config.items() if k not in SHARD_KEYS} for key in keys]
+        configs = [groups[key][0].identity for key in keys]
         names = sorted({k for c in configs for k in c})
         differing = [k for k in names if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
         labels = [_describe(setting, config, differing) for config in configs]
