@@ -37,7 +37,13 @@ def test_each_setting_writes_a_complete_record_per_problem(tmp_path, setting, ex
         assert {"answer", "correct", "verdict"} <= set(entry)
     assert summary["n"] == 3 and summary["setting"] == setting
     saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["cost"] == summary["cost"]
+    for role in roles:  # summary.json's totals and means, against sums taken here from the records
+        total = sum(r["cost"][role]["generated_tokens"] for r in records)
+        assert saved["cost"][role]["generated_tokens"] == total
+        assert saved["cost_per_problem"][role]["generated_tokens"] == pytest.approx(total / 3)
+    assert saved["accuracy"] == sum(r["correct"] for r in records) / 3
+    assert saved["strict_accuracy"] == sum(r["strict_correct"] for r in records) / 3
+    assert saved["grader_timeouts"] == sum(r["timed_out"] for r in records)
     assert (tmp_path / "config.yaml").exists()
     env = json.loads((tmp_path / "environment.json").read_text())
     assert env["packages"]["torch"] and "cpu_count" in env["hardware"] and "commit" in env["git"]

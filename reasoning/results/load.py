@@ -18,15 +18,12 @@ import yaml
 
 from reasoning.errors import ReasoningError
 from reasoning.results.identity import flatten, identity
+from reasoning.results.summary import COST_METRICS, flat_record
 from reasoning.results.writer import read_records  # one reader of the format: a torn last line is ignored
 
 log = logging.getLogger(__name__)
 
-# Record fields holding lists or dicts; everything else in a record is a scalar column.
-NESTED = ("cost", "trace", "rounds", "interventions")
 LEVELS = ("rounds", "interventions", "trace")
-ROLES = ("student", "teacher")
-COST_METRICS = ("prompt_tokens", "generated_tokens", "forward_passes", "seconds")
 BASE_COLUMNS = ["id", "setting", "correct", "strict_correct", "run", "run_dir"]
 
 
@@ -110,16 +107,7 @@ def _dedupe(records: list[dict], run_dir: Path) -> list[dict]:
 
 
 def _problem_row(record: dict, run: Run) -> dict:
-    row = {k: v for k, v in record.items() if k not in NESTED}
-    for role in ROLES:  # always present so teacher-free settings read as zero teacher cost
-        for metric in COST_METRICS:
-            row[f"{role}_{metric}"] = 0
-    for role, costs in (record.get("cost") or {}).items():
-        row.update({f"{role}_{metric}": value for metric, value in costs.items()})
-    if "rounds" in record:
-        row["n_rounds"] = len(record["rounds"] or [])
-    if "interventions" in record:
-        row["n_interventions"] = len(record["interventions"] or [])
+    row = flat_record(record)  # teacher-free settings read as zero teacher cost
     row.update(run=run.label, run_dir=str(run.dir))
     row.update({k: v for k, v in run.config.items() if k not in row})
     return row

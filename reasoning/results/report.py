@@ -14,20 +14,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reasoning.results.summary import numbers
+from reasoning.settings.verdict import ACCEPT, UNPARSEABLE
+
 Z95 = 1.959963984540054
 REFERENCES = ("baseline", "skyline")  # the floor and ceiling, drawn as lines
 SETTING_ORDER = ("baseline", "feedback", "speculative", "skyline")
 COLOURS = {"baseline": "tab:gray", "skyline": "black", "feedback": "tab:blue", "speculative": "tab:orange"}
 TRANSITIONS = ("wrong_to_right", "right_to_wrong", "stayed_right", "stayed_wrong")
-# Per-problem means in the summary: column -> how to compute it from the problem frame.
+# Per-problem costs in the run table: column -> (role, metric) of summary.numbers' cost_per_problem.
+# The cost axis is what the teacher computed (every token it ran a forward pass over); what it wrote is kept.
 PER_PROBLEM = {
-    "student_generated_tokens": lambda g: g.student_generated_tokens.mean(),
-    "teacher_generated_tokens": lambda g: g.teacher_generated_tokens.mean(),
-    "teacher_forward_passes": lambda g: g.teacher_forward_passes.mean(),
-    "seconds": lambda g: (g.student_seconds + g.teacher_seconds).mean(),
-    "rounds": lambda g: g.n_rounds.mean() if "n_rounds" in g else math.nan,
-    "interventions": lambda g: g.n_interventions.mean() if "n_interventions" in g else math.nan,
+    "teacher_computed_tokens": ("teacher", "computed_tokens"),
+    "teacher_generated_tokens": ("teacher", "generated_tokens"),
+    "teacher_cached_tokens": ("teacher", "cached_tokens"),
+    "teacher_forward_passes": ("teacher", "forward_passes"),
+    "student_computed_tokens": ("student", "computed_tokens"),
+    "student_generated_tokens": ("student", "generated_tokens"),
 }
+COUNTS = ("rounds", "interventions")  # per-problem means from summary.numbers
+COST_AXIS = "teacher_computed_tokens"
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -45,7 +51,7 @@ def run_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = [_summary_row(run, group) for run, group in df.groupby("run", sort=False)]
     table = pd.DataFrame(rows, columns=_summary_columns()).set_index("run")
     order = table.setting.map(lambda s: SETTING_ORDER.index(s) if s in SETTING_ORDER else len(SETTING_ORDER))
-    return table.assign(_order=order).sort_values(["_order", "teacher_generated_tokens"]).drop(columns="_order")
+    return table.assign(_order=order).sort_values(["_order", COST_AXIS]).drop(columns="_order")
 
 
 def transitions(rounds: pd.DataFrame, by_round: bool = False) -> pd.DataFrame:
@@ -80,9 +86,9 @@ def accept_rates(rounds: pd.DataFrame) -> pd.DataFrame:
         right, wrong = g[g.correct.astype(bool)], g[~g.correct.astype(bool)]
         rows.append({
             "run": run,
-            "reviewed_right": len(right), "accept_rate_right": _rate(right.verdict == "accept"),
-            "reviewed_wrong": len(wrong), "accept_rate_wrong": _rate(wrong.verdict == "accept"),
-            "unparseable": int((g.verdict == "unparseable").sum()),
+            "reviewed_right": len(right), "accept_rate_right": _rate(right.verdict == ACCEPT),
+            "reviewed_wrong": len(wrong), "accept_rate_wrong": _rate(wrong.verdict == ACCEPT),
+            "unparseable": int((g.verdict == UNPARSEABLE).sum()),
         })
     return pd.DataFrame(rows, columns=["run", *columns]).set_index("run")
 
@@ -110,12 +116,17 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         strict = summary[["strict_accuracy", "strict_accuracy_low", "strict_accuracy_high"]].values
         shown["strict [95% CI]"] = [_with_ci(*row) for row in strict]
     for column, title in (
-        ("student_generated_tokens", "student tokens/problem"), ("teacher_generated_tokens", "teacher tokens/problem"),
+        ("student_generated_tokens", "student tokens/problem"),
+        ("teacher_computed_tokens", "teacher tokens computed/problem"),
+        ("teacher_generated_tokens", "teacher tokens generated/problem"),
         ("teacher_forward_passes", "teacher passes/problem"), ("seconds", "seconds/problem"),
         ("rounds", "rounds/problem"), ("interventions", "interventions/problem"),
     ):
         if summary[column].notna().any():
             shown[title] = summary[column].map(lambda v: "-" if pd.isna(v) else f"{v:.4g}")
+    for column, title in (("grader_timeouts", "grader timeouts"), ("placeholders", "placeholder answers")):
+        if summary[column].any():  # shown only where it happened, like strict accuracy
+            shown[title] = summary[column]
     return shown
 
 
@@ -129,7 +140,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def plot_cost_accuracy(summary: pd.DataFrame, ax=None):
-    """Accuracy (with 95% CI) against teacher generated tokens per problem, one labelled point per run."""
+    """Accuracy (with 95% CI) against the tokens the teacher computed per problem, one labelled point per run."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -138,13 +149,13 @@ def plot_cost_accuracy(summary: pd.DataFrame, ax=None):
         err = [[max(0.0, row.accuracy - row.accuracy_low)], [max(0.0, row.accuracy_high - row.accuracy)]]  # float dust
         reference = row.setting in REFERENCES
         colour = COLOURS.get(row.setting)  # runs of one setting share a colour
-        points = ax.errorbar(row.teacher_generated_tokens, row.accuracy, yerr=err, fmt="s" if reference else "o",
+        points = ax.errorbar(row[COST_AXIS], row.accuracy, yerr=err, fmt="s" if reference else "o",
                              color=colour, capsize=3)
         if reference:
             ax.axhline(row.accuracy, ls="--", lw=1, color=points[0].get_color())
-        ax.annotate(run, (row.teacher_generated_tokens, row.accuracy), textcoords="offset points",
+        ax.annotate(run, (row[COST_AXIS], row.accuracy), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("teacher generated tokens per problem")
+    ax.set_xlabel("teacher tokens computed per problem (forward-pass tokens, prefix-cache hits excluded)")
     ax.set_ylabel("accuracy (95% Wilson CI)")
     ax.set_title("accuracy against teacher cost (dashed: baseline and skyline)")
     ax.grid(alpha=0.3)
@@ -203,16 +214,22 @@ def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataF
 
 def _summary_columns() -> list[str]:
     acc = ["accuracy", "accuracy_low", "accuracy_high", "strict_accuracy", "strict_accuracy_low", "strict_accuracy_high"]
-    return ["run", "setting", "n", *acc, *PER_PROBLEM, "run_dirs"]
+    return ["run", "setting", "n", *acc, *PER_PROBLEM, "seconds", *COUNTS, "grader_timeouts", "placeholders",
+            "run_dirs"]
 
 
 def _summary_row(run: str, g: pd.DataFrame) -> dict:
-    n, k, strict = len(g), int(g.correct.astype(bool).sum()), int(g.strict_correct.fillna(False).astype(bool).sum())
+    nums = numbers(g)  # the same numbers as summary.json
+    n, per_problem = nums["n"], nums["cost_per_problem"]
     return {
         "run": run, "setting": ", ".join(map(str, g.setting.unique())), "n": n,
-        "accuracy": k / n, **dict(zip(("accuracy_low", "accuracy_high"), wilson(k, n))),
-        "strict_accuracy": strict / n, **dict(zip(("strict_accuracy_low", "strict_accuracy_high"), wilson(strict, n))),
-        **{column: float(f(g)) for column, f in PER_PROBLEM.items()},
+        "accuracy": nums["accuracy"], **dict(zip(("accuracy_low", "accuracy_high"), wilson(nums["correct"], n))),
+        "strict_accuracy": nums["strict_accuracy"],
+        **dict(zip(("strict_accuracy_low", "strict_accuracy_high"), wilson(nums["strict_correct"], n))),
+        **{column: per_problem[role][metric] for column, (role, metric) in PER_PROBLEM.items()},
+        "seconds": sum(cost["seconds"] for cost in per_problem.values()),
+        **{count: math.nan if nums[count] is None else nums[count] for count in COUNTS},
+        "grader_timeouts": nums["grader_timeouts"], "placeholders": nums["placeholders"],
         "run_dirs": ";".join(sorted(g.run_dir.unique())),
     }
 

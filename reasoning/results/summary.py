@@ -1,21 +1,82 @@
-"""summary.json: accuracy and cost totals of a run, computed from its records."""
+"""The numbers of a set of problem records, computed in this one place.
+
+`numbers(frame)` gives n, accuracy, strict accuracy, grader timeouts, placeholder answers, rounds and
+interventions per problem, and each role's cost in total and per problem. summary.json
+(`summarize(records)`, the runner and collect) and the report's run table (one call per run) both
+use it; `flat_record` makes the frame's rows, and `load` builds its rows with it too.
+"""
 from __future__ import annotations
 
-from reasoning.models.types import Cost
+import pandas as pd
+
+ROLES = ("student", "teacher")
+COST_METRICS = ("prompt_tokens", "generated_tokens", "forward_passes", "seconds", "cached_tokens", "computed_tokens")
+# Record fields holding lists or dicts; everything else in a record is a scalar column.
+NESTED = ("cost", "trace", "rounds", "interventions")
+COUNTED = {"rounds": "n_rounds", "interventions": "n_interventions"}  # record list -> per-problem count column
+
+
+def flat_record(record: dict) -> dict:
+    """A record's scalar fields, `<role>_<metric>` cost columns and the counts of its rounds/interventions."""
+    row = {k: v for k, v in record.items() if k not in NESTED}
+    row.update(cost_columns(record.get("cost")))
+    row.update({column: len(record[field] or []) for field, column in COUNTED.items() if field in record})
+    return row
+
+
+def cost_columns(cost: dict | None) -> dict:
+    """`student_generated_tokens`, `teacher_computed_tokens`, ...; a role that was never called costs 0.
+
+    Records written before the backend counted its prefix cache have no `computed_tokens`: that backend
+    had no cache, so cached = 0 and computed = prompt + generated tokens, an upper bound (exact but for
+    the last generated token of each call, which is never fed back).
+    """
+    row = {f"{role}_{metric}": 0 for role in ROLES for metric in COST_METRICS}
+    for role, metrics in (cost or {}).items():
+        if "computed_tokens" not in metrics:
+            metrics = {**metrics, "cached_tokens": 0,
+                       "computed_tokens": metrics.get("prompt_tokens", 0) + metrics.get("generated_tokens", 0)}
+        row.update({f"{role}_{metric}": value for metric, value in metrics.items()})
+    return row
+
+
+def numbers(frame: pd.DataFrame) -> dict:
+    """Accuracy, counts and cost of the problems in `frame` (rows as `flat_record` makes them)."""
+    n = len(frame)
+    correct, strict = _count(frame, "correct"), _count(frame, "strict_correct")
+    suffix = "_computed_tokens"
+    roles = [*ROLES, *sorted({c.removesuffix(suffix) for c in frame.columns if c.endswith(suffix)} - set(ROLES))]
+    totals = {role: {m: _total(frame, f"{role}_{m}", m) for m in COST_METRICS} for role in roles}
+    return {
+        "n": n, "correct": correct, "strict_correct": strict,
+        "accuracy": correct / n if n else None,
+        "strict_accuracy": strict / n if n else None,
+        "grader_timeouts": _count(frame, "timed_out"),  # a timeout is graded wrong: say how many there were
+        "placeholders": _count(frame, "placeholder"),
+        "rounds": _mean(frame, "n_rounds"), "interventions": _mean(frame, "n_interventions"),
+        "cost": totals,
+        "cost_per_problem": {role: {m: v / n if n else None for m, v in t.items()} for role, t in totals.items()},
+    }
 
 
 def summarize(records: list[dict]) -> dict:
-    n = len(records)
-    totals: dict[str, Cost] = {}
-    for record in records:
-        for role, cost in record["cost"].items():
-            totals.setdefault(role, Cost())
-            totals[role] += Cost(**cost)
-    return {
-        "setting": records[0]["setting"] if records else None,
-        "n": n,
-        "accuracy": sum(r["correct"] for r in records) / n if n else None,
-        "strict_accuracy": sum(bool(r.get("strict_correct")) for r in records) / n if n else None,
-        "cost": {role: cost.to_dict() for role, cost in totals.items()},
-        "cost_per_problem": {role: {k: v / n for k, v in cost.to_dict().items()} for role, cost in totals.items()},
-    }
+    """summary.json of a run: its setting and `numbers` of its records."""
+    frame = pd.DataFrame([flat_record(r) for r in records])
+    if frame.empty:
+        frame = pd.DataFrame(columns=list(cost_columns(None)))
+    return {"setting": records[0]["setting"] if records else None, **numbers(frame)}
+
+
+def _count(frame: pd.DataFrame, column: str) -> int:
+    if column not in frame:
+        return 0
+    return int(frame[column].astype("boolean").fillna(False).astype(bool).sum())
+
+
+def _total(frame: pd.DataFrame, column: str, metric: str):
+    total = frame[column].fillna(0).sum() if column in frame else 0
+    return float(total) if metric == "seconds" else int(total)
+
+
+def _mean(frame: pd.DataFrame, column: str) -> float | None:
+    return float(frame[column].mean()) if column in frame and len(frame) else None
