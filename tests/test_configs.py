@@ -60,17 +60,24 @@ def test_cli_help_and_cfg_job():
     assert job.returncode == 0 and "granularity: token" in job.stdout
 
 
-def test_cli_unknown_setting_is_a_one_line_error():
+def test_cli_unknown_setting_leads_with_the_error_and_lists_the_options():
+    # Hydra's own message (before our code runs): the problem on the first line, then the options.
     result = _cli("setting=nope")
     assert result.returncode != 0
-    assert "Could not find 'setting/nope'" in result.stderr and "Available options" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "In 'config': Could not find 'setting/nope'"
+    assert "Available options in 'setting':" in lines and "\tfeedback" in lines
+    assert "Traceback" not in result.stderr
 
 
 def test_cli_missing_device_is_a_one_line_error(tmp_path):
     result = _cli("setting=baseline", "student=tiny", "student.device=cuda:7", "dataset.limit=1",
                   f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
-    assert "error: student.device=cuda:7 but this machine has" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "cuda:7" in line]
+    assert errors == [result.stderr.strip().splitlines()[-1]], "one line, the last, names the problem"
+    assert errors[0].startswith("error: student.device=cuda:7 but this machine has")
+    assert errors[0].endswith("set student.device=cpu or auto")
     assert "Traceback" not in result.stderr
 
 

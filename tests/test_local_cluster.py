@@ -76,7 +76,6 @@ def test_function_job_returns_its_result(slurm_cluster, tmp_path):
     job = executor.submit(add, 2, 3)
     assert wait_result(job) == 5
     print(f"round trip of a trivial job: {time.monotonic() - start:.1f}s")
-    assert job.state == "COMPLETED" or job.done()
 
 
 def test_job_array(slurm_cluster, tmp_path):
