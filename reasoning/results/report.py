@@ -2,7 +2,8 @@
 
 `run_table(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval and cost per
 problem. `transitions` and `accept_rates` read feedback rounds; `position_histogram` reads speculative
-interventions. `plot_cost_accuracy` puts every run on one accuracy-vs-teacher-tokens plane, baseline
+interventions. `plot_cost_accuracy` puts every run on one plane of accuracy against the tokens the
+teacher computed per problem (the honest compute cost; generated tokens stay a column), baseline
 and skyline drawn as the floor and ceiling the other settings should sit between.
 """
 
