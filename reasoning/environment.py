@@ -13,15 +13,36 @@ PACKAGES = ["reasoning", "torch", "transformers", "accelerate", "tokenizers", "h
             "datasets", "sympy", "math-verify", "submitit", "pandas"]
 
 
-def describe_environment() -> dict:
+def describe_environment(models: dict | None = None) -> dict:
+    """`models`: per role where it goes (`plan_placements`); where a model was already loaded in this
+    process, what the loader saw is added (devices of its parameters, dtype, parameter bytes)."""
+    from reasoning.models.placement import PLACED
+
     return {
         "python": sys.version.split()[0],
         "packages": {name: _version(name) for name in PACKAGES},
         "git": _git(),
         "hardware": _hardware(),
+        "models": {role: {**planned, **PLACED.get(role, {})} for role, planned in (models or {}).items()},
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "argv": sys.argv,
     }
+
+
+def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
+    """Where each role's model will go on this machine, decided before anything loads (conflicting
+    device + device_map, or a missing GPU, is a one-line error here)."""
+    from reasoning.models.placement import STUDENT_GPU, Inventory, place
+
+    inventory, plan, student_gpus = Inventory.here(), {}, (STUDENT_GPU,)
+    for role in roles:
+        node = config.get(role) or {}
+        placement = place(role, node.get("device", "auto"), node.get("device_map"), node.get("max_memory"),
+                          inventory, student_gpus)
+        if role == "student":
+            student_gpus = placement.gpus
+        plan[role] = {"planned": placement.describe(), "gpus": list(placement.gpus), "dtype": node.get("dtype")}
+    return plan
 
 
 def _version(name: str) -> str | None:

@@ -17,9 +17,10 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from reasoning.environment import describe_environment
+from reasoning.environment import describe_environment, plan_placements
 from reasoning.errors import ReasoningError
 from reasoning.models import seed_all
+from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
 from reasoning.results.identity import RESUME, differing
 
@@ -126,7 +127,9 @@ def _record_config(cfg: DictConfig, out: Path) -> None:
             raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(changed)}); "
                                  "choose a new hydra.run.dir or delete the folder")
     saved_path.write_text(OmegaConf.to_yaml(resolved))
-    (out / "environment.json").write_text(json.dumps(describe_environment(), indent=2) + "\n")
+    forget_placements()  # this run's models are placed afresh
+    environment = describe_environment(plan_placements(resolved))  # placement errors surface before loading
+    (out / "environment.json").write_text(json.dumps(environment, indent=2) + "\n")
 
 
 def _hydra_output_dir() -> Path:

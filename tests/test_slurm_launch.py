@@ -176,17 +176,6 @@ def test_without_a_cluster_runs_and_sweeps_stay_local(tmp_path):
     assert _ids(tmp_path / "0-baseline") == ["synthetic-0-0000"]
 
 
-def test_llama_presets_place_student_on_gpu0_and_teacher_on_the_others():
-    from tests.conftest import compose
-
-    cfg = compose("student=llama3-8b-instruct", "teacher=llama3-70b-instruct")
-    assert cfg.student.path == "meta-llama/Meta-Llama-3-8B-Instruct" and cfg.student.device == "cuda:0"
-    assert cfg.teacher.path == "meta-llama/Meta-Llama-3-70B-Instruct" and cfg.teacher.device_map == "auto"
-    assert 0 not in cfg.teacher.max_memory and len(cfg.teacher.max_memory) >= 1
-    assert cfg.student.dtype == cfg.teacher.dtype == "bfloat16"
-    assert not cfg.teacher.generation.do_sample
-
-
 def test_a_missing_local_teacher_path_is_a_one_line_error(tmp_path):
     done = _reasoning("setting=skyline", "teacher=llama3-70b-instruct", "teacher.path=/nonexistent",
                       "dataset.limit=1", f"hydra.run.dir={tmp_path}", timeout=120)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reasoning.errors import ReasoningError
 from reasoning.models.hf import HFModel
-from reasoning.models.placement import check_max_memory, resolve_device, resolve_dtype
+from reasoning.models.placement import PLACED, STUDENT_GPU, Inventory, check_fits, place, record, resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +41,22 @@ def load_pretrained(
         raise ReasoningError(f"{role}.path={path} does not exist; point it at a model folder or a hub id")
     path = str(Path(path).expanduser()) if looks_local else path
     torch_dtype = resolve_dtype(dtype, role)
-    placement = device_map if device_map else resolve_device(device, role)
+    # The teacher keeps off the GPUs the student took in this process (by convention GPU 0 before it loads).
+    student_gpus = tuple(PLACED["student"]["gpus"]) if "student" in PLACED else (STUDENT_GPU,)
+    placement = place(role, device, device_map, max_memory, Inventory.here(), student_gpus)
     start = time.perf_counter()
-    kwargs = dict(dtype=torch_dtype, device_map=placement, local_files_only=local_files_only or looks_local)
-    if max_memory:
-        check_max_memory(max_memory, role)
-        kwargs["max_memory"] = dict(max_memory)
+    kwargs = dict(dtype=torch_dtype, local_files_only=local_files_only or looks_local, **placement.kwargs())
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
+    _check_fits(placement, path, kwargs, dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **{k: v for k, v in kwargs.items() if k in ("local_files_only", "gguf_file")})
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as error:  # transformers' message for a missing/unreachable model is long; lead with ours
         raise ReasoningError(f"{role}.path={path} could not be loaded ({str(error).splitlines()[0]}); "
                              "check the path or hub id, and HF_TOKEN / network for hub models") from error
-    log.info("%s %s loaded in %.1fs on %s (%s)", role, name, time.perf_counter() - start,
-             placement, dtype)
+    log.info("%s %s loaded in %.1fs", role, name, time.perf_counter() - start)
+    record(role, model, placement, dtype)
     return HFModel(name, model, tokenizer, **(generation or {}), prefix_cache=prefix_cache,
                    prefix_cache_tokens=prefix_cache_tokens)
 
@@ -83,3 +83,24 @@ def load_bundled(name: str, role: str = "model", dtype: str = "bfloat16", device
     return load_pretrained(name, str(folder), role=role, dtype=dtype, device=device,
                            local_files_only=True, generation=generation,
                            prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens)
+
+
+def _check_fits(placement, path: str, kwargs: dict, dtype: str) -> None:
+    """Before loading onto GPUs: parameters (count from the config, on the meta device) x dtype bytes
+    against the free memory of the GPUs chosen; a model that cannot fit is a one-line error."""
+    if not placement.gpus:
+        return
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(path, **{k: kwargs[k] for k in ("local_files_only", "gguf_file") if k in kwargs})
+        with init_empty_weights():
+            count = AutoModelForCausalLM.from_config(config).num_parameters()
+    except (OSError, ValueError) as error:  # cannot tell before loading: let the load itself say
+        log.debug("no size estimate for %s: %s", path, error)
+        return
+    element = torch.finfo(kwargs["dtype"]).bits // 8 if isinstance(kwargs["dtype"], torch.dtype) else 2
+    free = {g: torch.cuda.mem_get_info(g)[0] for g in placement.gpus}
+    check_fits(placement, count * element, free, dtype)
