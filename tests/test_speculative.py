@@ -91,7 +91,7 @@ def test_with_the_prefix_cache_the_teacher_computes_about_what_the_skyline_does(
     sky = Skyline(tiny_teacher, max_new_tokens=48).solve(problems[:3])
     for got, want in zip(spec.solve(problems[:3]), sky):
         verify_rounds = sum(e["event"] == "verify" for e in got.events)
-        assert verify_rounds >= 6
+        assert verify_rounds >= got.extra["response_tokens"] // 5 >= 2  # a round adds at most 4 + 1 free token
         assert got.cost["teacher"].computed_tokens <= 1.3 * want.cost["teacher"].computed_tokens
         assert got.cost["teacher"].cached_tokens > 0
 
@@ -108,10 +108,11 @@ def test_progress_reports_every_round_with_model_speeds(tiny_student, tiny_teach
 
 def test_draft_length_policies():
     assert DraftLength("rest").first() is None
+    assert DraftLength("auto", "token").first() == 8 and DraftLength("auto", "step").first() is None
     fixed = DraftLength(8)
     assert fixed.first() == 8 and fixed.after(8, True) == 8 and fixed.after(8, False) == 8
     adaptive = DraftLength("adaptive")
-    assert adaptive.first() == 16 and adaptive.after(16, True) == 32 and adaptive.after(16, False) == 8
+    assert adaptive.first() == 8 and adaptive.after(16, True) == 32 and adaptive.after(16, False) == 8
     assert adaptive.after(4, False) == 4 and adaptive.after(256, True) == 256
     for bad in (0, -3, "forever"):
         with pytest.raises(ReasoningError, match="setting.draft_tokens"):
