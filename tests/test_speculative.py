@@ -174,3 +174,13 @@ def test_a_pair_with_different_chat_templates_is_refused(tiny_student):
 
     with pytest.raises(ReasoningError, match="one tokenizer, chat template and eos"):
         Speculative(tiny_student, OtherTemplate("other"))
+
+
+def test_feedback_reports_its_rounds_too(tiny_student, tiny_teacher, problems):
+    from reasoning.settings.feedback import Feedback
+
+    lines = []
+    with progress.listen(lines.append):
+        Feedback(tiny_student, tiny_teacher, max_rounds=2, max_new_tokens=6, review_max_new_tokens=6).solve(problems[:2])
+    assert lines[0].startswith("feedback round 1: ") and "/2 problems active" in lines[0]
+    assert lines[-1].startswith("feedback round") and " 0/2 problems active" in lines[-1]

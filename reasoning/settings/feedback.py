@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from reasoning import progress
 from reasoning.errors import ReasoningError
 from reasoning.models.types import LanguageModel
 from reasoning.prompts import render
@@ -94,10 +95,12 @@ class Feedback:
         active = list(range(len(problems)))
         for round_no in range(1, self.max_rounds + 1):
             self._attempt(traces, active, asks, round_no)
-            if round_no == self.max_rounds:
-                break
-            verdicts = self._review(traces, active, round_no)
-            active = [i for i in active if verdicts[i] != ACCEPT]
+            if round_no < self.max_rounds:
+                verdicts = self._review(traces, active, round_no)
+                active = [i for i in active if verdicts[i] != ACCEPT]
+            else:
+                active = []
+            progress.round_done(self.name, round_no, active=len(active), total=len(problems))
             if not active:
                 break
             asks = {i: render(self.prompts["refine"], question=traces[i].problem.question,
