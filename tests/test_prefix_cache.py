@@ -81,3 +81,10 @@ def test_stored_keys_and_values_cover_exactly_the_tokens_computed(tiny_teacher):
         entry, n = on.cache.longest_prefix(prompt + gen.ids, limit=10_000)
         assert n == len(prompt) + len(gen.ids) - 1  # the last generated token was never fed
         assert entry.kv[0][0].shape[1] == len(entry.ids)
+
+
+def test_a_row_without_budget_gets_no_tokens_and_the_others_are_unaffected(tiny_student):
+    prompt = tiny_student.encode_chat("Count:")
+    none, some = tiny_student.generate([prompt, prompt], [0, 5])
+    assert none.ids == [] and none.finish_reason == "length" and none.cost.computed_tokens >= 1
+    assert some.ids == tiny_student.generate([prompt], 5)[0].ids

@@ -68,7 +68,7 @@ class HFModel:
                         self.pad_id, self.input_device)
         logits = batch.prefill(keep=1)[:, -1]
         generated: list[list[int]] = [[] for _ in prompts]
-        reasons: list[str | None] = [None] * len(prompts)
+        reasons: list[str | None] = ["length" if b <= 0 else None for b in budgets]  # no room: no token
         window = max((len(s) for s in stop), default=0) + 4  # tokens enough to hold any stop string
         while True:
             for i, token in enumerate(self._pick(logits, prompts, generated)):
@@ -84,10 +84,10 @@ class HFModel:
         elapsed = time.perf_counter() - start
         seconds = elapsed / len(prompts)
         progress.model_call(self.name, sum(len(p) - n for p, n in zip(prompts, batch.cached))
-                            + sum(len(g) - 1 for g in generated), elapsed)
+                            + sum(max(len(g) - 1, 0) for g in generated), elapsed)
         results = []
         for prompt, ids, reason, cached in zip(prompts, generated, reasons, batch.cached):
-            computed = len(prompt) - cached + len(ids) - 1  # the last token is never fed back
+            computed = len(prompt) - cached + max(len(ids) - 1, 0)  # the last token is never fed back
             cost = Cost(len(prompt), len(ids), len(ids), seconds, cached_tokens=cached, computed_tokens=computed)
             results.append(Generation(ids, self.decode(ids), reason, cost))
         return results
