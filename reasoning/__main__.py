@@ -1,4 +1,9 @@
-"""`python -m reasoning setting=NAME ...`: compose the Hydra config and run it."""
+"""`python -m reasoning setting=NAME ...`: compose the Hydra config and run it.
+
+Whatever goes wrong reaches the user as one line on stderr and an exit code != 0: a bad knob, a
+folder in use, an interrupt, a full or read-only disk. `reasoning.validate.CheckFirst` (a Hydra
+callback, conf/config.yaml) checks the config and the run folder before Hydra creates that folder.
+"""
 import logging
 import sys
 from pathlib import Path
@@ -14,19 +19,28 @@ log = logging.getLogger("reasoning")
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
-    from reasoning.run import run
-
     try:
+        from reasoning.run import run
+
         summary = run(cfg)
     except ReasoningError as error:
         log.error("%s", error)
         if _in_sweep():  # let the launcher report it at once as this job's error
             raise
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(error), getattr(error, "exit_code", 2))
+    except KeyboardInterrupt:  # before the run counted anything (while importing)
+        _fail("interrupted before any problem was solved; rerun the same command to start", 130)
+    except OSError as error:
+        _fail(f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}; "
+              "check hydra.run.dir and the disk, then rerun the same command to resume", 1)
     accuracy = "n/a" if summary["accuracy"] is None else f"{summary['accuracy']:.3f}"
     print(f"{summary['setting']}: accuracy {accuracy} on {summary['n']} problems; results in {summary['run_dir']}")
     return summary["accuracy"]  # the value a Hydra sweeper would optimise
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _in_sweep() -> bool:

@@ -5,6 +5,7 @@ hardware of the earlier run.
 """
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import logging
@@ -18,11 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from reasoning.environment import describe_environment, plan_placements
-from reasoning.errors import ReasoningError
+from reasoning.errors import ReasoningError, RunStopped
 from reasoning.models import seed_all
+from reasoning.models.memory import free_memory, is_out_of_memory
 from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
 from reasoning.results.identity import RESUME, differing
+from reasoning.results.writer import lock_folder
+from reasoning.validate import validate
 
 log = logging.getLogger(__name__)
 ROLES = ("student", "teacher")
@@ -31,20 +35,41 @@ RESUMABLE_KEYS = RESUME
 
 
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
-    """Run the configured setting over the dataset into `out_dir` (default: Hydra's output dir)."""
-    out = Path(out_dir) if out_dir else _hydra_output_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    _record_config(cfg, out)
+    """Run the configured setting over the dataset into `out_dir` (default: Hydra's output dir).
 
+    A bad knob fails here before the folder or any model is touched; an interrupt or a failed write
+    (disk full, read-only) stops the run with a one-line `RunStopped` saying what is saved.
+    """
+    validate(cfg)
+    out = Path(out_dir) if out_dir else _hydra_output_dir()
+    total: list[int] = []  # the run's problem count, once the dataset is loaded
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with lock_folder(out):
+            return _run_locked(cfg, out, total)
+    except KeyboardInterrupt:
+        raise RunStopped(f"interrupted {_saved(out, total)}; rerun the same command to resume", exit_code=130) from None
+    except OSError as error:
+        raise RunStopped(f"{_os_problem(error)} {_saved(out, total)}; {_os_fix(error)}, then rerun the same "
+                         "command to resume") from None
+
+
+def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
+    _forget_empty_results(out)
+    _record_config(cfg, out)
     problems = _shard(instantiate(cfg.dataset), cfg.run.num_shards, cfg.run.shard)
+    _check_problems(problems, cfg)
+    total.append(len(problems))
     writer = ResultsWriter(out / "results.jsonl")
-    todo = [p for p in problems if p.id not in writer.done_ids]
-    log.info("%d problems, %d already done, %d to solve -> %s", len(problems), len(problems) - len(todo), len(todo), out)
-    if todo:
-        setting = _build_setting(cfg)
-        grader = instantiate(cfg.grader)
-        _solve_all(setting, grader, todo, writer, cfg)
-    writer.close()
+    try:
+        todo = [p for p in problems if p.id not in writer.done_ids]
+        log.info("%d problems, %d already done, %d to solve -> %s", len(problems), len(problems) - len(todo), len(todo), out)
+        if todo:
+            setting = _build_setting(cfg)
+            grader = instantiate(cfg.grader)
+            _solve_all(setting, grader, todo, writer, cfg)
+    finally:
+        writer.close()
 
     wanted = {p.id for p in problems}
     summary = summarize([r for r in read_records(writer.path) if r["id"] in wanted])
@@ -56,17 +81,34 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
 def _solve_all(setting, grader, todo, writer, cfg) -> None:
     size = cfg.run.batch_size
     bar = tqdm(total=len(todo), desc=setting.name, unit="problem", disable=not cfg.run.progress)
-    for start in range(0, len(todo), size):
-        batch = todo[start:start + size]
-        _seed(cfg.seed, batch)
-        correct = 0
-        for trace in setting.solve(batch):
-            record = _to_record(trace, setting.name, grader)
-            writer.write(record)
-            correct += record["correct"]
-        bar.update(len(batch))
-        log.info("batch %d-%d: %d/%d correct", start + 1, start + len(batch), correct, len(batch))
-    bar.close()
+    try:
+        for start in range(0, len(todo), size):
+            batch = todo[start:start + size]
+            correct = 0
+            for trace in _solve(setting, batch, cfg.seed):
+                record = _to_record(trace, setting.name, grader)
+                writer.write(record)
+                correct += record["correct"]
+            bar.update(len(batch))
+            log.info("batch %d-%d: %d/%d correct", start + 1, start + len(batch), correct, len(batch))
+    finally:
+        bar.close()  # before any error is printed: the bar must not be the last line a user sees
+
+
+def _solve(setting, batch, seed: int) -> list:
+    """Solve a batch; one that runs out of GPU memory is split in half and retried, down to one problem.
+    Each part is seeded as its own batch, so results equal a run with the smaller batch size."""
+    _seed(seed, batch)
+    try:
+        return setting.solve(batch)
+    except Exception as error:  # noqa: BLE001 - only out-of-memory is handled, the rest goes on
+        if len(batch) == 1 or not is_out_of_memory(error):
+            raise
+    half = (len(batch) + 1) // 2
+    log.warning("out of GPU memory on a batch of %d (%s...); retrying as %d + %d", len(batch), batch[0].id,
+                half, len(batch) - half)
+    free_memory()
+    return _solve(setting, batch[:half], seed) + _solve(setting, batch[half:], seed)
 
 
 def _to_record(trace, setting_name: str, grader) -> dict:
@@ -110,6 +152,44 @@ def _shard(problems, num_shards: int, shard: int):
     if not 0 <= shard < num_shards:
         raise ReasoningError(f"run.shard={shard} is outside 0..{num_shards - 1} (run.num_shards={num_shards})")
     return problems[shard::num_shards]
+
+
+def _check_problems(problems, cfg) -> None:
+    """A run with nothing to solve is a mistake, not a success; a limit beyond the file is said."""
+    if not problems:
+        where = f"dataset.path={cfg.dataset.path}" if cfg.dataset.get("path") else f"dataset {cfg.dataset._target_}"
+        shard = f" for run.shard={cfg.run.shard} of run.num_shards={cfg.run.num_shards}" if cfg.run.num_shards > 1 else ""
+        raise ReasoningError(f"{where} gives no problems{shard}; check the file, dataset.limit and run.num_shards")
+    limit = cfg.dataset.get("limit")
+    if limit is not None and cfg.run.num_shards == 1 and len(problems) < limit:
+        log.warning("dataset.limit=%d but the dataset has only %d problems; running those", limit, len(problems))
+
+
+def _forget_empty_results(out: Path) -> None:
+    """A folder whose run failed before its first record takes the corrected config: nothing to protect."""
+    results = out / "results.jsonl"
+    if results.exists() and not read_records(results):
+        results.unlink()
+
+
+def _saved(out: Path, total: list[int]) -> str:
+    if not total:
+        return f"before any problem was solved (run folder {out})"
+    done = len(read_records(out / "results.jsonl")) if (out / "results.jsonl").exists() else 0
+    return f"after {min(done, total[0])} of {total[0]} problems (saved in {out})"
+
+
+def _os_problem(error: OSError) -> str:
+    where = f" {error.filename}" if error.filename else ""
+    names = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded",
+             errno.ENOTDIR: "not a directory", errno.EACCES: "permission denied"}
+    return f"cannot write{where}: {names.get(error.errno, error.strerror or str(error))}; stopped"
+
+
+def _os_fix(error: OSError) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space"
+    return "choose a writable hydra.run.dir"
 
 
 def _seed(seed: int, batch) -> None:

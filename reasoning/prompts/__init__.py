@@ -20,7 +20,19 @@ def load_template(name_or_path: str) -> Template:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in HERE.glob("*.txt")))
         raise ReasoningError(f"prompt template {name_or_path} not found; use one of {known} or a .txt path")
-    return Template(path.read_text().rstrip("\n"))
+    template = Template(path.read_text().rstrip("\n"))
+    _check_dollars(template, path)
+    return template
+
+
+def _check_dollars(template: Template, path: Path) -> None:
+    """A `$` that starts no field ("5$ per item") would fail at the first problem: refuse it at once."""
+    for match in template.pattern.finditer(template.template):
+        if match.group("invalid") is not None:
+            line = template.template.count("\n", 0, match.start()) + 1
+            text = template.template.splitlines()[line - 1].strip()
+            raise ReasoningError(f"prompt template {path} line {line} has a bare $ ({text!r}); "
+                                 "write $$ for a dollar sign, $name or ${name} for a field")
 
 
 def render(name_or_path: str, **fields: str) -> str:

@@ -1,13 +1,16 @@
 """Baseline: the student alone writes a chain of thought and an answer."""
+from typing import Annotated
+
 from reasoning.models.types import LanguageModel
 from reasoning.settings.alone import solve_alone
+from reasoning.validate import PROMPT, Count
 
 
 class Baseline:
     name = "baseline"
 
-    def __init__(self, student: LanguageModel, prompt: str = "student_answer",
-                 max_new_tokens: int = 512, stop: list[str] | None = None):
+    def __init__(self, student: LanguageModel, prompt: Annotated[str, PROMPT] = "student_answer",
+                 max_new_tokens: Count = 512, stop: list[str] | None = None):
         self.student = student
         self.prompt = prompt
         self.max_new_tokens = max_new_tokens

@@ -1,13 +1,16 @@
 """Skyline: the teacher alone writes a chain of thought and an answer (the upper reference)."""
+from typing import Annotated
+
 from reasoning.models.types import LanguageModel
 from reasoning.settings.alone import solve_alone
+from reasoning.validate import PROMPT, Count
 
 
 class Skyline:
     name = "skyline"
 
-    def __init__(self, teacher: LanguageModel, prompt: str = "student_answer",
-                 max_new_tokens: int = 512, stop: list[str] | None = None):
+    def __init__(self, teacher: LanguageModel, prompt: Annotated[str, PROMPT] = "student_answer",
+                 max_new_tokens: Count = 512, stop: list[str] | None = None):
         self.teacher = teacher
         self.prompt = prompt
         self.max_new_tokens = max_new_tokens
