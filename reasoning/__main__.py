@@ -19,6 +19,7 @@ log = logging.getLogger("reasoning")
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    logging.raiseExceptions = False  # a log file on a full disk must not print a traceback of its own
     try:
         from reasoning.run import run
 

@@ -50,8 +50,8 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     except KeyboardInterrupt:
         raise RunStopped(f"interrupted {_saved(out, total)}; rerun the same command to resume", exit_code=130) from None
     except OSError as error:
-        raise RunStopped(f"{_os_problem(error)} {_saved(out, total)}; {_os_fix(error)}, then rerun the same "
-                         "command to resume") from None
+        raise RunStopped(f"{_os_problem(error, out)}; stopped {_saved(out, total)}; {_os_fix(error)}, then rerun "
+                         "the same command to resume") from None
 
 
 def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
@@ -174,16 +174,15 @@ def _forget_empty_results(out: Path) -> None:
 
 def _saved(out: Path, total: list[int]) -> str:
     if not total:
-        return f"before any problem was solved (run folder {out})"
+        return "before any problem was solved"
     done = len(read_records(out / "results.jsonl")) if (out / "results.jsonl").exists() else 0
     return f"after {min(done, total[0])} of {total[0]} problems (saved in {out})"
 
 
-def _os_problem(error: OSError) -> str:
-    where = f" {error.filename}" if error.filename else ""
+def _os_problem(error: OSError, out: Path) -> str:
     names = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system", errno.EDQUOT: "disk quota exceeded",
              errno.ENOTDIR: "not a directory", errno.EACCES: "permission denied"}
-    return f"cannot write{where}: {names.get(error.errno, error.strerror or str(error))}; stopped"
+    return f"cannot write {error.filename or out}: {names.get(error.errno, error.strerror or str(error))}"
 
 
 def _os_fix(error: OSError) -> str:

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from reasoning.data.loading import POLICIES
 from reasoning.errors import ReasoningError
 
 ROLES = ("student", "teacher")
@@ -64,6 +65,7 @@ GENERATION = {"do_sample": bool, "temperature": Annotated[float, Range(min=0)],
               "top_p": Annotated[float, Range(above=0, max=1)], "repetition_penalty": Annotated[float, Range(above=0)]}
 # Ranges for knobs whose functions (data, grading, model loaders) declare plain types.
 RANGES = {"dataset.limit": Count | None, "dataset.n": Annotated[int, Range(min=0)],
+          "dataset.on_malformed": Literal[POLICIES],
           "grader.timeout_seconds": Annotated[float, Range(above=0)], "prefix_cache_tokens": Count}
 
 
@@ -243,6 +245,9 @@ def _check_dataset(node: dict) -> None:
                              "(or null to load from the hub)")
     if file.suffix not in SUFFIXES:
         raise ReasoningError(f"dataset.path={path} has suffix {file.suffix or '(none)'}; use a {', '.join(SUFFIXES)} file")
+    if file.stat().st_size == 0 or (file.suffix != ".parquet" and file.stat().st_size < 4096
+                                    and not file.read_text(errors="replace").strip()):
+        raise ReasoningError(f"dataset.path={path} is empty; point it at a file with one problem per row")
 
 
 def _check_model(node: dict, role: str) -> None:
@@ -255,7 +260,13 @@ def _check_model(node: dict, role: str) -> None:
         raise ReasoningError(f"{role}.generation.do_sample=true with {role}.generation.temperature="
                              f"{_show(generation['temperature'])} cannot sample; use a temperature > 0, "
                              f"or do_sample=false for greedy decoding")
+    from reasoning.models.placement import DTYPES
+
+    if node.get("dtype", "auto") not in (*DTYPES, "auto"):
+        raise ReasoningError(f"{role}.dtype={node['dtype']} is not supported; use one of {', '.join(DTYPES)} or auto")
     path = node.get("path")
+    if isinstance(path, str) and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+        raise ReasoningError(f"{role}.path={path} does not exist; point it at a model folder or a hub id")
     if isinstance(path, str) and Path(path).expanduser().is_dir():
         folder = Path(path).expanduser()
         if not (folder / "config.json").exists() and not node.get("gguf_file"):
