@@ -11,8 +11,9 @@ writes one merged run per group: into `--out` itself when there is one group, in
 sharded is a group of one and is copied as it is.
 
 It refuses, with a one-line error, groups that lack a shard, hold a shard twice, mix shards of
-different configs, share a problem between shards, or hold a shard that has not finished (no
-summary.json; pass --partial to merge what is there).
+different configs, share a problem between shards, hold a shard that has not finished (no
+summary.json; pass --partial to merge what is there) or one a run is writing now (its folder lock).
+A problem recorded twice inside one shard is merged once (the first record; a warning counts them).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from reasoning.errors import ReasoningError
 from reasoning.results import read_records, summarize
 from reasoning.results.identity import SHARDS, identity
 from reasoning.results.load import find_run_dirs
+from reasoning.results.writer import holder
 
 
 @dataclass
@@ -106,6 +108,9 @@ def _check_not_mixed(members: list[Shard], others: list[list[Shard]]) -> None:
 
 def _merge(group: list[Shard], partial: bool) -> tuple[list[dict], dict]:
     """The group's records in dataset order, and the config of the whole run."""
+    for s in group:
+        if (pid := holder(s.dir)) is not None:  # a run (or its resume) is writing there right now
+            raise ReasoningError(f"{s.dir} is being written by a run (pid {pid or 'unknown'}); wait for it to end")
     unfinished = [s.dir for s in group if not (s.dir / "summary.json").exists()]
     if unfinished and not partial:
         raise ReasoningError(f"{unfinished[0]} has not finished (no summary.json); rerun it to resume, "
