@@ -113,3 +113,44 @@ def test_gpu_request_is_refused_without_gres(slurm_cluster, tmp_path):
     with pytest.raises(Exception, match="Invalid generic resource"):
         executor.submit(add, 1, 1)
 
+
+
+def test_a_sweep_job_preempted_mid_batch_resumes_without_a_traceback(slurm_cluster, tmp_path):
+    """The USR2 path end to end through `python -m reasoning -m cluster=local`: SIGTERM, then USR2
+    while a batch of 4 is half-way; the requeued job redoes only the unfinished problems and neither
+    run writes a traceback into the job's logs."""
+    import json
+    import re
+    import subprocess
+
+    import submitit
+
+    from reasoning.results import read_records
+
+    root = Path(__file__).resolve().parents[1]
+    overrides = ["setting=baseline", "student=tiny", "teacher=tiny-teacher", "setting.max_new_tokens=120",
+                 "dataset.limit=24", "run.batch_size=4", "run.progress=false"]
+    launcher = subprocess.Popen([sys.executable, "-m", "reasoning", "-m", "cluster=local", f"hydra.sweep.dir={tmp_path}",
+                                 *overrides], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    results = tmp_path / "0-baseline" / "results.jsonl"
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        while len(read_records(results)) < 4:  # one batch written, the next under way
+            assert launcher.poll() is None and time.monotonic() < deadline, "the job never wrote a batch"
+            time.sleep(0.2)
+        before = results.read_text()
+        [job_id] = [p.name for p in (tmp_path / ".submitit").iterdir() if p.is_dir()]
+        submitit.SlurmJob(folder=tmp_path / ".submitit" / "%j", job_id=job_id)._interrupt()
+        output, _ = launcher.communicate(timeout=JOB_TIMEOUT_S + REQUEUE_TIMEOUT_S)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, output[-3000:]
+    ids = [json.loads(line)["id"] for line in results.read_text().splitlines()]
+    assert sorted(ids) == [f"synthetic-0-{i:04d}" for i in range(24)]  # each exactly once
+    assert results.read_text().startswith(before)
+    job_log = "".join(p.read_text() for p in (tmp_path / ".submitit" / job_id).glob("*_log.*"))
+    assert "DUE TO JOB REQUEUE" in job_log
+    starts = [int(n) for n in re.findall(r"24 problems, (\d+) already done", job_log)]
+    assert len(starts) == 2 and starts[1] >= 4, starts
+    assert "Traceback" not in job_log, job_log[-3000:]
