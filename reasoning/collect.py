@@ -31,7 +31,7 @@ from reasoning.errors import ReasoningError
 from reasoning.results import read_records, summarize
 from reasoning.results.identity import SHARDS, identity
 from reasoning.results.load import find_run_dirs
-from reasoning.results.writer import holder
+from reasoning.results.writer import first_of_each, holder
 
 
 @dataclass
@@ -115,7 +115,7 @@ def _merge(group: list[Shard], partial: bool) -> tuple[list[dict], dict]:
     if unfinished and not partial:
         raise ReasoningError(f"{unfinished[0]} has not finished (no summary.json); rerun it to resume, "
                              "or pass --partial to merge what is there")
-    per_shard = [read_records(s.dir / "results.jsonl") for s in group]
+    per_shard = [first_of_each(read_records(s.dir / "results.jsonl"), s.dir) for s in group]
     seen: dict[str, Path] = {}
     for s, records in zip(group, per_shard):
         for r in records:

@@ -25,7 +25,7 @@ from reasoning.models.memory import free_memory, is_out_of_memory
 from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
 from reasoning.results.identity import RESUME, differing
-from reasoning.results.writer import lock_folder
+from reasoning.results.writer import first_of_each, lock_folder
 from reasoning.validate import validate
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
         writer.close()
 
     wanted = {p.id for p in problems}
-    summary = summarize([r for r in read_records(writer.path) if r["id"] in wanted])
+    summary = summarize([r for r in first_of_each(read_records(writer.path), writer.path) if r["id"] in wanted])
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info("accuracy %.3f on %d problems; results in %s", summary["accuracy"] or 0.0, summary["n"], out)
     return {**summary, "run_dir": str(out)}
@@ -175,7 +175,7 @@ def _forget_empty_results(out: Path) -> None:
 def _saved(out: Path, total: list[int]) -> str:
     if not total:
         return "before any problem was solved"
-    done = len(read_records(out / "results.jsonl")) if (out / "results.jsonl").exists() else 0
+    done = len({r["id"] for r in read_records(out / "results.jsonl")})
     return f"after {min(done, total[0])} of {total[0]} problems (saved in {out})"
 
 

@@ -4,8 +4,9 @@ A run killed mid-write leaves a torn last line (no newline at its end). Readers 
 the file for writing cuts it off, so that problem is solved again and nothing else is lost. A write
 that fails (disk full) cuts the file back to its last whole record before the error goes on.
 
-A problem recorded twice (two runs into one folder before the lock existed) counts once: readers keep
-its first record and warn with the count. `lock_folder` keeps a second process out of a run folder.
+A problem recorded twice (two runs into one folder before the lock existed) counts once:
+`first_of_each` keeps its first record and warns with the count. `lock_folder` keeps a second
+process out of a run folder.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class DamagedResults(ReasoningError, ValueError):
 
 
 def read_records(path: Path) -> list[dict]:
-    """Every complete record in the file; a torn last line is ignored."""
+    """Every complete record in the file; a torn last line is ignored (duplicates: `first_of_each`)."""
     path = Path(path)
     if not path.exists():
         return []
@@ -41,7 +42,7 @@ def read_records(path: Path) -> list[dict]:
             except json.JSONDecodeError:
                 raise DamagedResults(f"{path} line {number} is not JSON; delete that line to keep the other "
                                      "records, or move the file away to start over") from None
-    return first_of_each(records, path)
+    return records
 
 
 def first_of_each(records: list[dict], where) -> list[dict]:
@@ -62,7 +63,7 @@ class ResultsWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._drop_torn_tail()
-        self.done_ids = {r["id"] for r in read_records(self.path)}
+        self.done_ids = {r["id"] for r in first_of_each(read_records(self.path), self.path)}
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: dict) -> None:
