@@ -301,6 +301,9 @@ class CheckFirst(Callback):
         except ReasoningError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)  # SystemExit passes Hydra's handler, which would print a traceback for an Exception
+        except KeyboardInterrupt:
+            print("error: interrupted before anything ran; nothing was written", file=sys.stderr)
+            sys.exit(130)
 
 
 def check_run_dir(folder: Path) -> None:
