@@ -18,6 +18,7 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from reasoning import progress
 from reasoning.environment import describe_environment, plan_placements
 from reasoning.errors import ReasoningError, RunStopped
 from reasoning.models import seed_all
@@ -85,7 +86,9 @@ def _solve_all(setting, grader, todo, writer, cfg) -> None:
         for start in range(0, len(todo), size):
             batch = todo[start:start + size]
             correct = 0
-            for trace in _solve(setting, batch, cfg.seed):
+            with progress.listen(lambda line: (bar.set_postfix_str(line, refresh=True), log.info("%s", line))):
+                traces = _solve(setting, batch, cfg.seed)  # a log line per round of the setting's loop
+            for trace in traces:
                 record = _to_record(trace, setting.name, grader)
                 writer.write(record)
                 correct += record["correct"]

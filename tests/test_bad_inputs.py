@@ -170,8 +170,11 @@ def test_a_folder_in_use_is_refused_naming_the_pid(finished, tmp_path):
 
 def test_a_failed_run_does_not_block_its_fix(files, tmp_path):
     out = tmp_path / "run"
-    failed = cli(*BASE, "setting=feedback", "setting.max_rounds=0", f"hydra.run.dir={out}")
+    odd = tmp_path / "odd_prompt.txt"
+    odd.write_text("$question, in the style of $poet")  # a field no setting fills: found only when solving
+    failed = cli(*BASE, "setting=feedback", f"setting.answer_prompt={odd}", f"hydra.run.dir={out}")
     assert failed.returncode != 0 and (out / "config.yaml").exists()
+    assert "$poet" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
     fixed = cli(*BASE, "setting=feedback", "setting.max_rounds=1", "setting.max_new_tokens=4", f"hydra.run.dir={out}")
     assert fixed.returncode == 0, fixed.stderr
     assert "feedback: accuracy" in fixed.stdout

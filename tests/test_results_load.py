@@ -67,14 +67,14 @@ def test_repeated_configs_are_told_apart_by_folder_then_number(tmp_path):
         "baseline [a]", "baseline [b]", "baseline [x] #1", "baseline [x] #2"]
 
 
-def test_duplicate_ids_keep_the_last_record_and_warn(tmp_path, caplog):
+def test_duplicate_ids_keep_the_first_record_as_resume_and_collect_do_and_warn(tmp_path, caplog):
     records = baseline_records()
-    fixed = dict(records[1], correct=True)
-    write_run(tmp_path, config("baseline"), records + [fixed])
+    flipped = dict(records[1], correct=not records[1]["correct"])
+    write_run(tmp_path, config("baseline"), records + [flipped])
     with caplog.at_level(logging.WARNING):
         df = load(tmp_path)
     assert len(df) == 4
-    assert df.set_index("id").correct["synthetic-0-0001"]
+    assert df.set_index("id").correct["synthetic-0-0001"] == records[1]["correct"]
     assert "duplicate" in caplog.text
 
 

@@ -19,7 +19,7 @@ import yaml
 from reasoning.errors import ReasoningError
 from reasoning.results.identity import flatten, identity
 from reasoning.results.summary import COST_METRICS, flat_record
-from reasoning.results.writer import read_records  # one reader of the format: a torn last line is ignored
+from reasoning.results.writer import first_of_each, read_records  # one reader of the format: a torn last line is ignored
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +94,10 @@ def _runs(paths) -> list[Run]:
     runs = []
     for d in find_run_dirs(paths):
         raw = _read_yaml(d)
-        runs.append(Run(d, flatten(raw), identity(raw), _dedupe(read_records(d / "results.jsonl"), d)))
+        # One rule for duplicates everywhere (resume, summary, collect, load): the first record of a problem.
+        runs.append(Run(d, flatten(raw), identity(raw), first_of_each(read_records(d / "results.jsonl"), d)))
     _label(runs)
     return runs
-
-
-def _dedupe(records: list[dict], run_dir: Path) -> list[dict]:
-    by_id = {r.get("id"): r for r in records}  # later records overwrite earlier ones: keep last
-    if len(by_id) < len(records):
-        log.warning("%s: %d duplicate problem ids; keeping the last record of each", run_dir, len(records) - len(by_id))
-    return list(by_id.values())
 
 
 def _problem_row(record: dict, run: Run) -> dict:

@@ -6,7 +6,7 @@ attempts (the last attempt is not reviewed: no round would use that review).
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from reasoning import progress
 from reasoning.errors import ReasoningError
@@ -14,6 +14,7 @@ from reasoning.models.types import LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace, one_call
 from reasoning.settings.verdict import ACCEPT, REVISE, parse_verdict
+from reasoning.validate import PROMPT, Count
 
 MARKER = "VERDICT:"
 
@@ -68,10 +69,11 @@ REVIEWERS = {"generate": WrittenVerdict, "score": ScoredVerdict}
 class Feedback:
     name = "feedback"
 
-    def __init__(self, student: LanguageModel, teacher: LanguageModel, max_rounds: int = 3,
-                 verdict_mode: Literal["generate", "score"] = "generate", max_new_tokens: int = 512,
-                 review_max_new_tokens: int = 256, answer_prompt: str = "student_answer",
-                 review_prompt: str | None = None, refine_prompt: str = "student_refine"):
+    def __init__(self, student: LanguageModel, teacher: LanguageModel, max_rounds: Count = 3,
+                 verdict_mode: Literal["generate", "score"] = "generate", max_new_tokens: Count = 512,
+                 review_max_new_tokens: Count = 256, answer_prompt: Annotated[str, PROMPT] = "student_answer",
+                 review_prompt: Annotated[str, PROMPT] | None = None,
+                 refine_prompt: Annotated[str, PROMPT] = "student_refine"):
         if verdict_mode not in REVIEWERS:
             raise ReasoningError(f"setting.verdict_mode={verdict_mode} is not a verdict mode; use generate or score")
         if max_rounds < 1:

@@ -12,6 +12,7 @@ only what is new (the draft for the teacher, the correction and the next draft f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 from reasoning import progress
 from reasoning.errors import ReasoningError
@@ -19,6 +20,7 @@ from reasoning.models.types import Cost, LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace
 from reasoning.settings.verify import AGGREGATES, CRITERIA, GRANULARITIES, check_by_judge, check_by_likelihood, split_units
+from reasoning.validate import PROMPT, Count, Range
 
 
 class DraftLength:
@@ -70,11 +72,15 @@ class _State:
 class Speculative:
     name = "speculative"
 
-    def __init__(self, student: LanguageModel, teacher: LanguageModel, granularity: str = "step",
-                 criterion: str = "logprob", threshold: float = -0.8, aggregate: str = "mean",
-                 judge_threshold: float = 0.0, chunk_tokens: int = 16, max_step_tokens: int = 64,
-                 max_interventions: int | None = None, draft_tokens: int | str = "auto",
-                 max_new_tokens: int = 512, prompt: str = "student_answer", judge_prompt: str = "teacher_judge"):
+    def __init__(self, student: LanguageModel, teacher: LanguageModel,
+                 granularity: Literal["token", "step", "chunk"] = "step",
+                 criterion: Literal["argmax", "logprob", "judge"] = "logprob", threshold: float = -0.8,
+                 aggregate: Literal["mean", "min"] = "mean", judge_threshold: float = 0.0,
+                 chunk_tokens: Count = 16, max_step_tokens: Count = 64,
+                 max_interventions: Annotated[int, Range(min=0)] | None = None,
+                 draft_tokens: Count | Literal["auto", "rest", "adaptive"] = "auto", max_new_tokens: Count = 512,
+                 prompt: Annotated[str, PROMPT] = "student_answer",
+                 judge_prompt: Annotated[str, PROMPT] = "teacher_judge"):
         _check_choice("granularity", granularity, GRANULARITIES)
         _check_choice("criterion", criterion, CRITERIA)
         _check_choice("aggregate", aggregate, tuple(AGGREGATES))
