@@ -256,5 +256,5 @@ def _cell(value) -> str:
 
 def _save(figure, path: Path, plt) -> None:
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")  # long point labels stay inside
     plt.close(figure)
