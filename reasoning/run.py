@@ -31,8 +31,6 @@ from reasoning.validate import validate
 
 log = logging.getLogger(__name__)
 ROLES = ("student", "teacher")
-# Keys that may change between a run and its resume without changing any finished result.
-RESUMABLE_KEYS = RESUME
 
 
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
@@ -204,7 +202,7 @@ def _record_config(cfg: DictConfig, out: Path) -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     saved_path = out / "config.yaml"
     if saved_path.exists() and (out / "results.jsonl").exists():
-        changed = differing(OmegaConf.to_container(OmegaConf.load(saved_path)), resolved, ignore=RESUMABLE_KEYS)
+        changed = differing(OmegaConf.to_container(OmegaConf.load(saved_path)), resolved, ignore=RESUME)  # keys a resume may change
         if changed:
             raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(changed)}); "
                                  "choose a new hydra.run.dir or delete the folder")

@@ -111,6 +111,14 @@ def check_value(key: str, value, annotation) -> None:
             raise ReasoningError(f"{key}={value}: {error}") from None
 
 
+def check_arguments(target, group: str, values: dict) -> None:
+    """The same checks for code that builds a class directly (a notebook, a test) as for a config."""
+    hints = _hints(target)
+    for name, value in values.items():
+        if name in hints:
+            check_value(f"{group}.{name}", value, hints[name])
+
+
 def _markers(annotation) -> list:
     """The Annotated metadata of an annotation, also inside a union (`Annotated[str, PROMPT] | None`)."""
     if typing.get_origin(annotation) is Annotated:
@@ -279,14 +287,8 @@ def _check_placement(config: dict, roles: list[str]) -> None:
     """Devices the machine lacks, device + device_map conflicts: decided before any weight loads."""
     if not roles:
         return
-    import torch
-
     from reasoning.environment import plan_placements
 
-    for role in roles:
-        if config[role].get("device") == "mps" and not torch.backends.mps.is_available():
-            raise ReasoningError(f"{role}.device=mps but this machine has no Apple GPU (MPS); "
-                                 f"set {role}.device=cpu or auto")
     plan_placements(config, roles)
 
 

@@ -35,6 +35,7 @@ class HFModel:
         self.input_device = model.get_input_embeddings().weight.device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = frozenset(_eos_ids(model, tokenizer))
+        self._processors = _processors(self.decoding)  # built once: the decode loop runs them every token
         self.cache = PrefixCache(prefix_cache_tokens) if prefix_cache and _can_cache_prefixes(model) else None
         if prefix_cache and self.cache is None:
             log.warning("%s: prefix cache off (sliding-window or non-standard attention layers)", name)
@@ -128,7 +129,7 @@ class HFModel:
     # --- helpers ------------------------------------------------------------------------------------
     def _pick(self, logits, prompts, generated) -> list[int]:
         """The next token of every row: greedy, or sampled with the configured processors."""
-        processors = self._processors()
+        processors = self._processors
         scores = logits.float()
         if processors:
             history = torch.tensor(_left_pad([list(p) + g for p, g in zip(prompts, generated)], self.pad_id),
@@ -137,20 +138,6 @@ class HFModel:
         if self.decoding["do_sample"]:
             return torch.multinomial(torch.softmax(scores, dim=-1), 1).squeeze(-1).tolist()
         return scores.argmax(dim=-1).tolist()
-
-    def _processors(self):
-        from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                                  TopPLogitsWarper)
-
-        d = self.decoding
-        chosen = LogitsProcessorList()
-        if d["repetition_penalty"] != 1.0:
-            chosen.append(RepetitionPenaltyLogitsProcessor(d["repetition_penalty"]))
-        if d["do_sample"] and d["temperature"] != 1.0:
-            chosen.append(TemperatureLogitsWarper(d["temperature"]))
-        if d["do_sample"] and d["top_p"] < 1.0:
-            chosen.append(TopPLogitsWarper(d["top_p"]))
-        return chosen
 
     def _finished(self, ids: list[int], budget: int, stop: Sequence[str], window: int) -> str | None:
         if ids[-1] in self.eos_ids:
@@ -195,3 +182,18 @@ def _checkpoint_decoding(model) -> dict:
     defaults, own = GenerationConfig().to_dict(), model.generation_config.to_dict()
     knobs = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "no_repeat_ngram_size", "min_p")
     return {k: own[k] for k in knobs if k in own and own[k] != defaults.get(k)}
+
+
+def _processors(d: dict):
+    """The logits processors the decoding knobs ask for (none for plain greedy)."""
+    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                              TopPLogitsWarper)
+
+    chosen = LogitsProcessorList()
+    if d["repetition_penalty"] != 1.0:
+        chosen.append(RepetitionPenaltyLogitsProcessor(d["repetition_penalty"]))
+    if d["do_sample"] and d["temperature"] != 1.0:
+        chosen.append(TemperatureLogitsWarper(d["temperature"]))
+    if d["do_sample"] and d["top_p"] < 1.0:
+        chosen.append(TopPLogitsWarper(d["top_p"]))
+    return chosen

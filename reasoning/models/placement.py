@@ -135,6 +135,8 @@ def resolve_device(device: str, role: str, count: int | None = None) -> str:
     count = torch.cuda.device_count() if count is None else count
     if device == "auto":
         return _auto_device(role, count, (STUDENT_GPU,))
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ReasoningError(f"{role}.device=mps but this machine has no Apple GPU (MPS); set {role}.device=cpu or auto")
     if device in ("cpu", "mps"):
         return device
     match = re.fullmatch(r"cuda(?::(\d+))?", device)

@@ -19,8 +19,8 @@ from reasoning.errors import ReasoningError
 from reasoning.models.types import Cost, LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace
-from reasoning.settings.verify import AGGREGATES, CRITERIA, GRANULARITIES, check_by_judge, check_by_likelihood, split_units
-from reasoning.validate import PROMPT, Count, Range
+from reasoning.settings.verify import check_by_judge, check_by_likelihood, split_units
+from reasoning.validate import PROMPT, Count, Range, check_arguments
 
 
 class DraftLength:
@@ -81,17 +81,12 @@ class Speculative:
                  draft_tokens: Count | Literal["auto", "rest", "adaptive"] = "auto", max_new_tokens: Count = 512,
                  prompt: Annotated[str, PROMPT] = "student_answer",
                  judge_prompt: Annotated[str, PROMPT] = "teacher_judge"):
-        _check_choice("granularity", granularity, GRANULARITIES)
-        _check_choice("criterion", criterion, CRITERIA)
-        _check_choice("aggregate", aggregate, tuple(AGGREGATES))
+        check_arguments(Speculative, "setting", dict(
+            granularity=granularity, criterion=criterion, aggregate=aggregate, chunk_tokens=chunk_tokens,
+            max_step_tokens=max_step_tokens, max_new_tokens=max_new_tokens, max_interventions=max_interventions,
+            prompt=prompt, judge_prompt=judge_prompt))
         if criterion == "judge" and granularity == "token":
             raise ReasoningError("setting.criterion=judge asks about whole units; use granularity=step or chunk")
-        for knob, value in (("chunk_tokens", chunk_tokens), ("max_step_tokens", max_step_tokens),
-                            ("max_new_tokens", max_new_tokens)):
-            if not (isinstance(value, int) and value >= 1):
-                raise ReasoningError(f"setting.{knob}={value}; use a whole number >= 1")
-        if max_interventions is not None and not (isinstance(max_interventions, int) and max_interventions >= 0):
-            raise ReasoningError(f"setting.max_interventions={max_interventions}; use null (no limit) or a whole number >= 0")
         self.student, self.teacher = student, teacher
         self.granularity, self.criterion = granularity, criterion
         self.threshold, self.aggregate, self.judge_threshold = threshold, aggregate, judge_threshold
@@ -235,7 +230,3 @@ class Speculative:
             raise ReasoningError(f"setting.criterion=argmax checks against the teacher's plain greedy tokens, but "
                                  f"teacher.generation.repetition_penalty={penalty}; set it to 1.0 or use criterion=logprob")
 
-
-def _check_choice(knob: str, value, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ReasoningError(f"setting.{knob}={value}; use one of {', '.join(allowed)}")

@@ -17,8 +17,6 @@ from reasoning.models.types import Cost
 from reasoning.prompts import render
 from reasoning.settings.trace import one_call
 
-GRANULARITIES = ("token", "step", "chunk")
-CRITERIA = ("argmax", "logprob", "judge")
 AGGREGATES = {"mean": lambda xs: sum(xs) / len(xs), "min": min}
 UNIT_NAMES = {"step": "step", "chunk": "part"}  # what the judge prompt calls a unit
 
