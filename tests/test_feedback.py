@@ -63,8 +63,10 @@ def test_one_call_adds_tokens_and_takes_the_most_forward_passes():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(verdict_mode="vote"), "setting.verdict_mode=vote is not a verdict mode; use generate or score"),
-    (dict(max_rounds=0), "setting.max_rounds=0 allows no attempt"),
+    (dict(verdict_mode="vote"), "setting.verdict_mode=vote is not allowed; use one of generate, score"),
+    (dict(max_rounds=0), "setting.max_rounds=0 is not allowed; use a whole number >= 1"),
+    (dict(review_max_new_tokens=0), "setting.review_max_new_tokens=0 is not allowed; use a whole number >= 1"),
+    (dict(refine_prompt="no_such_prompt"), "setting.refine_prompt=no_such_prompt: "),
 ])
 def test_bad_knobs_are_one_line_reasoning_errors(kwargs, message):
     with pytest.raises(ReasoningError, match=message) as error:

@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 import pytest
-from fixtures_results import execute_notebook, write_runs
+from fixtures_results import baseline_records, config, execute_notebook, skyline_records, write_run, write_runs
 
-from reasoning.results import report
+from reasoning.results import paired, report
 from reasoning.results.load import load, load_events
 
 matplotlib.use("Agg")
@@ -110,12 +110,51 @@ def test_write_report_files(root, tmp_path):
     out = tmp_path / "report"
     paths = report.write_report(load(root), load_events(root, level="rounds"),
                                 load_events(root, level="interventions"), out)
-    assert set(paths) == {"markdown", "csv", "plot", "transitions", "accept_rates", "positions", "positions_plot"}
+    assert set(paths) == {"markdown", "csv", "paired", "plot", "transitions", "accept_rates", "positions",
+                          "positions_plot"}
     for name in ("plot", "positions_plot"):
         assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[name].stat().st_size > 5000
     table = pd.read_csv(paths["csv"], index_col="run")
     assert table.loc[FB3, "teacher_generated_tokens"] == 35
     assert "| feedback (max_rounds=3) | feedback | 4 | 0.750 [0.301, 0.954]" in paths["markdown"].read_text()
+
+
+def test_mcnemar_exact_matches_the_binomial_tail():
+    assert paired.mcnemar_exact(0, 0) == 1.0
+    assert paired.mcnemar_exact(5, 0) == paired.mcnemar_exact(0, 5) == pytest.approx(2 / 32)
+    assert paired.mcnemar_exact(1, 9) == pytest.approx(2 * (1 + 10) / 1024)
+    assert paired.mcnemar_exact(2, 1) == 1.0  # 2 * 4/8, capped
+
+
+def test_paired_table_compares_runs_on_the_problems_all_of_them_have(root):
+    # baseline [R, W, W, R], skyline [R, R, R, W] on problems 0-3; every run of the fixture has all four.
+    table = paired.paired_table(load(root))
+    assert table.reference.unique().tolist() == ["skyline"]
+    assert table.n_common.unique().tolist() == [4]
+    assert table.loc["baseline", ["only_this_right", "only_reference_right"]].tolist() == [1, 2]
+    assert table.loc["baseline", "accuracy"] == 0.5 and pd.isna(table.loc["skyline", "mcnemar_p"])
+
+
+def test_runs_over_different_problems_are_compared_on_the_common_ones(tmp_path):
+    write_run(tmp_path / "baseline", config("baseline"), baseline_records())  # problems 0-3
+    write_run(tmp_path / "skyline", config("skyline"), skyline_records()[:3])  # 0-2, all right
+    df = load(tmp_path)
+    table = paired.paired_table(df)
+    assert table.n_common.unique().tolist() == [3]
+    assert table.loc["baseline", "accuracy"] == pytest.approx(1 / 3)  # 0.5 over its own four
+    assert table.loc["baseline", ["only_this_right", "only_reference_right"]].tolist() == [0, 2]
+    assert table.loc["baseline", "mcnemar_p"] == pytest.approx(0.5)
+    text = report.render(report.run_table(df), load_events(tmp_path), load_events(tmp_path), table)
+    assert "## Paired: the 3 problems every run has, against skyline" in text
+    assert "different problems (n from 3 to 4)" in text
+
+
+def test_a_run_on_another_dataset_shares_no_problem(tmp_path):
+    write_run(tmp_path / "baseline", config("baseline"), baseline_records())
+    other = [{**r, "question": "another " + r["question"]} for r in skyline_records()]  # same ids, other text
+    write_run(tmp_path / "skyline", config("skyline"), other)
+    table = paired.paired_table(load(tmp_path))
+    assert table.n_common.unique().tolist() == [0] and table.accuracy.isna().all()
 
 
 def _env(**extra):

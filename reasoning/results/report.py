@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reasoning.results.paired import paired_table
 from reasoning.results.summary import numbers
 from reasoning.settings.verdict import ACCEPT, UNPARSEABLE
 
@@ -177,9 +178,13 @@ def plot_positions(interventions: pd.DataFrame, bins: int = 10, ax=None):
     return ax.figure
 
 
-def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame) -> str:
-    """The whole report as Markdown text: the run table, then feedback and speculative sections if any."""
+def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame,
+           paired: pd.DataFrame | None = None) -> str:
+    """The whole report as Markdown text: the run table, the same-problems comparison when there are
+    several runs, then feedback and speculative sections if any."""
     parts = ["## Runs", markdown_table(display_table(summary))]
+    if paired is not None and len(paired) > 1:
+        parts += _paired_section(summary, paired)
     if not rounds.empty:
         parts += ["## Feedback: round-to-round changes in correctness", markdown_table(transitions(rounds)),
                   "## Feedback: teacher accept rate by the round's correctness", markdown_table(accept_rates(rounds))]
@@ -189,16 +194,39 @@ def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFr
     return "\n\n".join(parts) + "\n"
 
 
+def display_paired(paired: pd.DataFrame) -> pd.DataFrame:
+    """The paired table as readable strings; the reference's own row has no split to test."""
+    shown = pd.DataFrame(index=paired.index)
+    shown["accuracy"] = paired.accuracy.map(lambda v: f"{v:.3f}")
+    shown["right only here"] = paired.only_this_right
+    shown["right only in reference"] = paired.only_reference_right
+    shown["McNemar exact p"] = paired.mcnemar_p.map(lambda v: "-" if pd.isna(v) else f"{v:.3g}")
+    return shown
+
+
+def _paired_section(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
+    common, reference = paired.n_common.iloc[0], paired.reference.iloc[0]
+    if common == 0:
+        return ["## Paired", "No problem is in every run: these runs cannot be compared on the same problems."]
+    parts = [f"## Paired: the {common} problems every run has, against {reference}"]
+    if not (summary.n == common).all():
+        parts.append(f"The runs cover different problems (n from {summary.n.min()} to {summary.n.max()}): the "
+                     f"table above compares accuracies over different sets; this one on the same {common}.")
+    return [*parts, markdown_table(display_paired(paired))]
+
+
 def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path) -> dict[str, Path]:
-    """Write report.md, report.csv, cost_accuracy.png (+ feedback / speculative tables and plot) into `out`."""
+    """Write report.md, report.csv, paired.csv, cost_accuracy.png (+ feedback / speculative tables and plot)."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = run_table(df)
-    paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "cost_accuracy.png"}
-    paths["markdown"].write_text(render(summary, rounds, interventions))
+    summary, paired = run_table(df), paired_table(df)
+    paths = {"markdown": out / "report.md", "csv": out / "report.csv", "paired": out / "paired.csv",
+             "plot": out / "cost_accuracy.png"}
+    paths["markdown"].write_text(render(summary, rounds, interventions, paired))
     summary.to_csv(paths["csv"])
+    paired.to_csv(paths["paired"])
     _save(plot_cost_accuracy(summary), paths["plot"], plt)
     if not rounds.empty:
         paths["transitions"] = out / "feedback_transitions.csv"

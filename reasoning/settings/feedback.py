@@ -14,7 +14,7 @@ from reasoning.models.types import LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace, one_call
 from reasoning.settings.verdict import ACCEPT, REVISE, parse_verdict
-from reasoning.validate import PROMPT, Count
+from reasoning.validate import PROMPT, Count, check_arguments
 
 MARKER = "VERDICT:"
 
@@ -74,10 +74,10 @@ class Feedback:
                  review_max_new_tokens: Count = 256, answer_prompt: Annotated[str, PROMPT] = "student_answer",
                  review_prompt: Annotated[str, PROMPT] | None = None,
                  refine_prompt: Annotated[str, PROMPT] = "student_refine"):
-        if verdict_mode not in REVIEWERS:
-            raise ReasoningError(f"setting.verdict_mode={verdict_mode} is not a verdict mode; use generate or score")
-        if max_rounds < 1:
-            raise ReasoningError(f"setting.max_rounds={max_rounds} allows no attempt; use 1 or more")
+        check_arguments(Feedback, "setting", dict(
+            max_rounds=max_rounds, verdict_mode=verdict_mode, max_new_tokens=max_new_tokens,
+            review_max_new_tokens=review_max_new_tokens, answer_prompt=answer_prompt,
+            review_prompt=review_prompt, refine_prompt=refine_prompt))
         self.student, self.teacher = student, teacher
         self.max_rounds = max_rounds
         self.verdict_mode = verdict_mode
