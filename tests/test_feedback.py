@@ -80,11 +80,13 @@ def test_verdict_mode_choices_are_annotated_for_validation():
     assert hints["verdict_mode"] == Literal["generate", "score"]
 
 
-def test_review_prompt_follows_the_mode_unless_given():
+def test_review_prompt_follows_the_mode_unless_given(tmp_path):
     assert Feedback(ScriptedModel(), ScriptedModel()).prompts["review"] == "teacher_review"
     assert Feedback(ScriptedModel(), ScriptedModel(), verdict_mode="score").prompts["review"] == "teacher_review_verdict_first"
-    mine = Feedback(ScriptedModel(), ScriptedModel(), verdict_mode="score", review_prompt="/x/mine.txt")
-    assert mine.prompts["review"] == "/x/mine.txt"
+    path = tmp_path / "mine.txt"
+    path.write_text("VERDICT: then $question $solution")
+    mine = Feedback(ScriptedModel(), ScriptedModel(), verdict_mode="score", review_prompt=str(path))
+    assert mine.prompts["review"] == str(path)
 
 
 def test_default_answer_format_is_boxed_and_switchable():
