@@ -16,8 +16,7 @@ matplotlib.use("Agg")  # headless: the report only writes files
 
 from reasoning.errors import ReasoningError  # noqa: E402
 from reasoning.results.load import load, load_events  # noqa: E402
-from reasoning.results.paired import paired_table  # noqa: E402
-from reasoning.results.report import render, run_table, write_report  # noqa: E402
+from reasoning.results.report import write_report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"error: {error}\n")
     out = args.out or (args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent)
     paths = write_report(df, rounds, interventions, out)
-    print(render(run_table(df), rounds, interventions, paired_table(df)))
+    print(paths["markdown"].read_text())  # the report just written, not computed a second time
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
 
 

@@ -51,9 +51,9 @@ def paired_table(df: pd.DataFrame, reference: str | None = None) -> pd.DataFrame
     reference = reference or reference_run(df)
     common = common_problems(df)
     correct = {run: _correct_on(g, common) for run, g in df.groupby("run", sort=False)}
+    ref = correct[reference]
     rows = []
     for run, right in correct.items():
-        ref = correct[reference]
         only_this, only_ref = int((right & ~ref).sum()), int((ref & ~right).sum())
         rows.append({"run": run, "n_common": len(common), "accuracy": right.mean() if len(common) else math.nan,
                      "reference": reference, "only_this_right": only_this, "only_reference_right": only_ref,
