@@ -48,14 +48,24 @@ class Range:
         return " and ".join(p for p in parts if p)
 
 
-class _Prompt:
-    """Marks a knob naming a prompt template: it must exist and parse (no bare `$`)."""
+@dataclass(frozen=True)
+class Prompt:
+    """Marks a knob naming a prompt template: it must exist, parse (no bare `$`) and use every field in
+    `needs`: a template without `$question` would run to accuracy 0 with the model never seeing the problem.
+
+        answer_prompt: Annotated[str, Prompt("question")] = "student_answer"
+    """
+
+    needs: tuple[str, ...] = ()
+
+    def __init__(self, *needs: str):
+        object.__setattr__(self, "needs", needs)
 
     def __repr__(self) -> str:
-        return "PROMPT"
+        return f"Prompt({', '.join(self.needs)})"
 
 
-PROMPT = _Prompt()
+PROMPT = Prompt()  # a template with no required field
 Count = Annotated[int, Range(min=1)]  # a budget or size that must allow at least one
 
 # Knobs without a signature of their own.
@@ -102,21 +112,44 @@ def check_value(key: str, value, annotation) -> None:
     """`value` must fit `annotation` (int, float, str, bool, None, Literal, unions, list, dict, Annotated)."""
     if not _fits(value, annotation):
         raise ReasoningError(f"{key}={_show(value)} is not allowed; use {describe(annotation)}")
-    if isinstance(value, str) and PROMPT in _markers(annotation):
-        from reasoning.prompts import load_template
+    for marker in _markers(annotation):
+        if isinstance(marker, Prompt) and isinstance(value, str):
+            _check_prompt(key, value, marker.needs)
 
-        try:
-            load_template(value)
-        except ReasoningError as error:
-            raise ReasoningError(f"{key}={value}: {error}") from None
+
+def _check_prompt(key: str, value: str, needs: tuple[str, ...]) -> None:
+    from reasoning.prompts import load_template, template_fields
+
+    try:
+        fields = template_fields(load_template(value))
+    except ReasoningError as error:
+        raise ReasoningError(f"{key}={value}: {error}") from None
+    missing = [f"${name}" for name in needs if name not in fields]
+    if missing:
+        raise ReasoningError(f"{key}={value} does not use {', '.join(missing)}, so the model would never see it; "
+                             f"add {', '.join(missing)} to the template")
 
 
 def check_arguments(target, group: str, values: dict) -> None:
-    """The same checks for code that builds a class directly (a notebook, a test) as for a config."""
+    """The same checks for code that builds a class directly (a notebook, a test) as for a config:
+    each knob against its annotation, then the class's own cross-knob rules (`check_knobs`)."""
     hints = _hints(target)
     for name, value in values.items():
         if name in hints:
             check_value(f"{group}.{name}", value, hints[name])
+    _check_knobs(target, values)
+
+
+def _check_knobs(target, values: dict) -> None:
+    """A class may declare rules between its knobs as `check_knobs(knobs)` (a classmethod that raises a
+    ReasoningError); it gets every knob, the signature's defaults filled in, before anything loads."""
+    rule = getattr(target, "check_knobs", None)
+    if rule is None:
+        return
+    parameters = inspect.signature(target).parameters
+    knobs = {name: p.default for name, p in parameters.items()
+             if p.default is not inspect.Parameter.empty and name not in ROLES}
+    rule({**knobs, **{k: v for k, v in values.items() if not (k.startswith("_") and k.endswith("_"))}})
 
 
 def _markers(annotation) -> list:
@@ -206,6 +239,7 @@ def _check_target(config: dict, group: str, skip: tuple[str, ...] = ()):
             raise ReasoningError(f"{group}.{name} is not a knob of {node['_target_']}; its knobs are {knobs}")
         annotation = RANGES.get(f"{group}.{name}", RANGES.get(name, hints.get(name, inspect.Parameter.empty)))
         check_value(f"{group}.{name}", value, annotation)
+    _check_knobs(target, {k: v for k, v in node.items() if k not in skip})
     return target
 
 

@@ -107,3 +107,34 @@ def test_cli_runs_a_local_gsm8k_file_and_names_a_malformed_row(tmp_path):
                f"hydra.run.dir={tmp_path / 'bad'}")
     assert bad.returncode == 2
     assert f"{data} line 3: missing field 'answer'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_prompt_without_a_needed_field_is_refused(tmp_path):
+    from reasoning.errors import ReasoningError
+    from reasoning.settings.baseline import Baseline
+    from reasoning.validate import check_arguments
+
+    blind = tmp_path / "blind.txt"
+    blind.write_text("Solve it step by step.\n")  # no $question: the model would never see the problem
+    with pytest.raises(ReasoningError, match=r"setting.prompt=.*blind.txt does not use \$question"):
+        check_arguments(Baseline, "setting", {"prompt": str(blind)})
+    seeing = tmp_path / "seeing.txt"
+    seeing.write_text("Problem: ${question}\n")
+    check_arguments(Baseline, "setting", {"prompt": str(seeing)})
+
+
+def test_check_knobs_gets_every_knob_with_defaults():
+    from reasoning.validate import check_arguments
+
+    seen = {}
+
+    class Setting:
+        def __init__(self, student, alpha: int = 1, beta: str = "b"):
+            pass
+
+        @classmethod
+        def check_knobs(cls, knobs):
+            seen.update(knobs)
+
+    check_arguments(Setting, "setting", {"alpha": 3})
+    assert seen == {"alpha": 3, "beta": "b"}

@@ -35,6 +35,12 @@ def _check_dollars(template: Template, path: Path) -> None:
                                  "write $$ for a dollar sign, $name or ${name} for a field")
 
 
+def template_fields(template: Template) -> set[str]:
+    """The `$name` / `${name}` fields a template fills."""
+    return {m.group("named") or m.group("braced") for m in template.pattern.finditer(template.template)
+            if m.group("named") or m.group("braced")}
+
+
 def render(name_or_path: str, **fields: str) -> str:
     try:
         return load_template(name_or_path).substitute(**fields)

@@ -3,13 +3,13 @@ from typing import Annotated
 
 from reasoning.models.types import LanguageModel
 from reasoning.settings.alone import solve_alone
-from reasoning.validate import PROMPT, Count
+from reasoning.validate import Count, Prompt
 
 
 class Baseline:
     name = "baseline"
 
-    def __init__(self, student: LanguageModel, prompt: Annotated[str, PROMPT] = "student_answer",
+    def __init__(self, student: LanguageModel, prompt: Annotated[str, Prompt("question")] = "student_answer",
                  max_new_tokens: Count = 512, stop: list[str] | None = None):
         self.student = student
         self.prompt = prompt

@@ -14,7 +14,7 @@ from reasoning.models.types import LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace, one_call
 from reasoning.settings.verdict import ACCEPT, REVISE, parse_verdict
-from reasoning.validate import PROMPT, Count, check_arguments
+from reasoning.validate import Count, Prompt, check_arguments
 
 MARKER = "VERDICT:"
 
@@ -71,9 +71,9 @@ class Feedback:
 
     def __init__(self, student: LanguageModel, teacher: LanguageModel, max_rounds: Count = 3,
                  verdict_mode: Literal["generate", "score"] = "generate", max_new_tokens: Count = 512,
-                 review_max_new_tokens: Count = 256, answer_prompt: Annotated[str, PROMPT] = "student_answer",
-                 review_prompt: Annotated[str, PROMPT] | None = None,
-                 refine_prompt: Annotated[str, PROMPT] = "student_refine"):
+                 review_max_new_tokens: Count = 256, answer_prompt: Annotated[str, Prompt("question")] = "student_answer",
+                 review_prompt: Annotated[str, Prompt("question", "solution")] | None = None,
+                 refine_prompt: Annotated[str, Prompt("question", "solution", "feedback")] = "student_refine"):
         check_arguments(Feedback, "setting", dict(
             max_rounds=max_rounds, verdict_mode=verdict_mode, max_new_tokens=max_new_tokens,
             review_max_new_tokens=review_max_new_tokens, answer_prompt=answer_prompt,

@@ -20,7 +20,7 @@ from reasoning.models.types import Cost, LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace
 from reasoning.settings.verify import check_by_judge, check_by_likelihood, split_units
-from reasoning.validate import PROMPT, Count, Range, check_arguments
+from reasoning.validate import Count, Prompt, Range, check_arguments
 
 
 class DraftLength:
@@ -79,8 +79,8 @@ class Speculative:
                  chunk_tokens: Count = 16, max_step_tokens: Count = 64,
                  max_interventions: Annotated[int, Range(min=0)] | None = None,
                  draft_tokens: Count | Literal["auto", "rest", "adaptive"] = "auto", max_new_tokens: Count = 512,
-                 prompt: Annotated[str, PROMPT] = "student_answer",
-                 judge_prompt: Annotated[str, PROMPT] = "teacher_judge"):
+                 prompt: Annotated[str, Prompt("question")] = "student_answer",
+                 judge_prompt: Annotated[str, Prompt("question", "solution", "step")] = "teacher_judge"):
         check_arguments(Speculative, "setting", dict(
             granularity=granularity, criterion=criterion, aggregate=aggregate, chunk_tokens=chunk_tokens,
             max_step_tokens=max_step_tokens, max_new_tokens=max_new_tokens, max_interventions=max_interventions,
