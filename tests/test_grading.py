@@ -110,7 +110,7 @@ def test_plain_answers_never_start_the_helper(monkeypatch):
 
     monkeypatch.setattr(worker, "call_with_timeout", forbidden)
     for case in CASES:
-        if case.category in ("gsm8k", "fraction", "text"):
+        if case.category in ("gsm8k", "fraction", "integer", "text"):
             assert grade(case.response, case.gold).correct is case.correct, case
 
 
@@ -142,3 +142,44 @@ def test_config_builds_the_grader():
     grader = instantiate(OmegaConf.load(CONFIG))
     result = grader("#### 72", "72")
     assert isinstance(result, Grade) and result.correct
+
+
+@pytest.mark.parametrize(("pred", "gold", "equal"), [
+    # Integers are exact values: no relative tolerance (issue 16, bug 3). Two GSM8K golds are >= 10^6.
+    ("1450001", "1450000", False),
+    ("1000001", "1000000", False),
+    ("123456789", "123456790", False),
+    ("1,450,000", "1450000", True),
+    ("1450000.0", "1450000", True),
+    ("1450000.4", "1450000", False),  # a decimal with 8 digits shown does not round to 1450000 at 1 place
+    # The same on the sympy path: LaTeX forms are evaluated exactly, then compared exactly.
+    ("2^{20}", "1048577", False),
+    ("2^{20}", "1048576", True),
+    (r"1.45\times 10^{6}", "1450001", False),
+    (r"1.45\times 10^{6}", "1450000", True),
+    # A decimal of >= 6 significant digits stands for the value it rounds, to the places it shows.
+    ("0.333333", r"\frac{1}{3}", True),
+    ("0.333333", "1/3", True),
+    ("-0.333333", "-1/3", True),
+    ("0.666667", "2/3", True),
+    ("0.666666", "2/3", False),  # truncated, not rounded
+    ("0.3333", "1/3", False),  # 4 digits: an approximation, not the answer
+    ("33.3333", "100/3", True),
+    ("1.414214", r"\sqrt{2}", True),
+    ("1.414213", r"\sqrt{2}", False),
+    ("3.14159", r"\pi", True),  # 6 digits, correctly rounded
+    ("3.1416", r"\pi", False),  # 5 digits
+    ("3.141592", r"\pi", False),  # truncated
+    (r"\log_2 8", "3", True),  # irrational-looking exact forms still compare at many digits
+    # Percent: the sign is dropped, or "50%" is the proportion 0.5 against a decimal or fraction only.
+    (r"5000\%", "50", False),
+    (r"50\%", "5000", False),
+    (r"50\%", "50", True),
+    (r"50\%", "0.5", True),
+    (r"50\%", r"\frac{1}{2}", True),
+    (r"100\%", "1", False),  # beside a whole number a percentage is the percent figure
+    (r"33.3333\%", "1/3", True),
+])
+def test_numeric_equivalence_rule(pred, gold, equal):
+    assert is_equivalent(pred, gold) is equal
+    assert is_equivalent(gold, pred) is equal  # the rule is symmetric

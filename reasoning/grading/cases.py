@@ -69,13 +69,21 @@ CASES: list[Case] = [
     Case("The answer is 3/4", "0.75", True, "fraction"),
     Case(r"\boxed{\frac{7}{2}}", "3.5", True, "fraction"),
     Case(r"\boxed{\frac{7}{2}}", "2.5", False, "fraction"),
-    # Percentages: "50\%" == "50" by decision, and "50\%" == 0.5 as well.
+    Case(r"\boxed{1/3}", "0.333333", True, "fraction"),  # 6 digits, correctly rounded (numbers.py)
+    Case(r"\boxed{2/3}", "0.666666", False, "fraction"),  # truncated, not rounded
+    # Integers compare exactly: no relative tolerance, however large.
+    Case(r"\boxed{1450001}", "1450000", False, "integer"),
+    Case(r"\boxed{1000001}", "1000000", False, "integer"),
+    Case(r"\boxed{123456789}", "123456790", False, "integer"),
+    Case(r"\boxed{1,450,000}", "1450000", True, "integer"),
+    # Percentages: "50\%" == "50" by decision, and "50\%" == 0.5 as well (against a decimal or fraction only).
     Case(r"\boxed{50\%}", "50", True, "percent"),
     Case("The answer is 50%.", "50", True, "percent"),
     Case(r"\boxed{25}", r"25\%", True, "percent"),
     Case(r"\boxed{0.5}", r"50\%", True, "percent"),
     Case(r"\boxed{40\%}", "50", False, "percent"),
     Case(r"\boxed{2\%}", "0.02", True, "percent"),
+    Case(r"\boxed{5000\%}", "50", False, "percent"),
     # Money, units, degrees, text wrappers.
     Case(r"\boxed{\$18.90}", "18.90", True, "units"),
     Case(r"\boxed{30^\circ}", "30", True, "units"),

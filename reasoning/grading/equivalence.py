@@ -1,6 +1,6 @@
 """Decide whether two answer strings mean the same thing.
 
-Cheapest first: normalised strings, then plain numbers (exact fractions), then tuples / intervals /
+Cheapest first: normalised strings, then plain numbers (exact, by numbers.py's rule), then tuples / intervals /
 sets element by element, and only then sympy in the helper process with a hard time limit. Most
 GSM8K answers are settled by the first two steps and never touch the helper process.
 """
@@ -9,19 +9,13 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 from reasoning.grading import worker
 from reasoning.grading.normalize import normalize
+from reasoning.grading.numbers import Number, parse_number, same_value
 
 log = logging.getLogger(__name__)
 
-REL_TOL = 1e-6  # relative tolerance for numeric equality ("0.333333" vs "1/3" is equal, "0.33" is not)
-
-_DECIMAL = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)")
-_SLASH = re.compile(r"(-?\d+)/(\d+)")
-_FRAC_ARG = r"\s*(?:\{\s*(-?\d+(?:\.\d+)?)\s*\}|(\d))"  # {12} or a single digit: \frac12
-_FRAC = re.compile(r"(-?)\\frac" + _FRAC_ARG + _FRAC_ARG)
 _PLAIN_TEXT = re.compile(r"[A-Za-z][A-Za-z '\-]*")
 _OPEN, _CLOSE = "([{", ")]}"
 
@@ -43,29 +37,12 @@ def check_equivalence(pred: str, gold: str, timeout_seconds: float = 5.0) -> Ver
     return _compare(a, b, a_pct, b_pct, time.monotonic() + timeout_seconds)
 
 
-def to_number(s: str) -> Fraction | None:
-    """Exact value of a plain number: "1000", "-0.5", "3/4", "\\frac{1}{2}", "\\frac12"; else None."""
-    s = s.replace(" ", "")
-    try:
-        if _DECIMAL.fullmatch(s):
-            return Fraction(s)
-        if match := _SLASH.fullmatch(s):
-            return Fraction(int(match.group(1)), int(match.group(2)))
-        if match := _FRAC.fullmatch(s):
-            sign = -1 if match.group(1) else 1
-            num, den = match.group(2) or match.group(3), match.group(4) or match.group(5)
-            return sign * Fraction(num) / Fraction(den)
-    except ZeroDivisionError:
-        return None
-    return None
-
-
 def _compare(a: str, b: str, a_pct: bool, b_pct: bool, deadline: float) -> Verdict:
     if not a or not b:
         return Verdict(False)
     if _squash(a) == _squash(b):
         return Verdict(True)
-    x, y = to_number(a), to_number(b)
+    x, y = parse_number(a), parse_number(b)
     if x is not None and y is not None:
         return Verdict(_numbers_equal(x, y, a_pct, b_pct))
     seq_a, seq_b = _split_sequence(a), _split_sequence(b)
@@ -83,7 +60,7 @@ def _symbolic(a: str, b: str, deadline: float) -> Verdict:
     if remaining <= 0:  # earlier items of a tuple used the budget up; don't kill an idle helper
         return Verdict(False, timed_out=True)
     try:
-        return Verdict(worker.call_with_timeout(symbolic_equal, (a, b, REL_TOL), remaining))
+        return Verdict(worker.call_with_timeout(symbolic_equal, (a, b), remaining))
     except worker.Timeout:
         return Verdict(False, timed_out=True)
     except worker.CallError as error:  # sympy failed on this input: not provably equal
@@ -95,17 +72,28 @@ def _squash(s: str) -> str:
     return "".join(s.split()).lower()
 
 
-def _is_simple(s: str, number: Fraction | None) -> bool:
+def _is_simple(s: str, number: Number | None) -> bool:
     return number is not None or bool(_PLAIN_TEXT.fullmatch(s))
 
 
-def _numbers_equal(x: Fraction, y: Fraction, x_pct: bool, y_pct: bool) -> bool:
-    candidates = [(x, y)]
-    if x_pct:  # "50%" may also stand for 0.5
-        candidates.append((x / 100, y))
-    if y_pct:
-        candidates.append((x, y / 100))
-    return any(abs(p - q) <= REL_TOL * max(abs(p), abs(q)) for p, q in candidates)
+def _numbers_equal(x: Number, y: Number, x_pct: bool, y_pct: bool) -> bool:
+    if same_value(x, y):  # the percent sign is dropped: "50%" == "50"
+        return True
+    # "50%" may also stand for the proportion 0.5, but only against a number written as a proportion
+    # (a decimal or a fraction): beside a whole number it is the percent figure, so "5000%" != 50.
+    if x_pct and not y_pct and _proportion(y):
+        return same_value(_per_hundred(x), y)
+    if y_pct and not x_pct and _proportion(x):
+        return same_value(x, _per_hundred(y))
+    return False
+
+
+def _proportion(number: Number) -> bool:
+    return number.places is not None or number.value.denominator != 1
+
+
+def _per_hundred(number: Number) -> Number:
+    return Number(number.value / 100, None if number.places is None else number.places + 2)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Decisions (documented here because graders differ on them):
 - Percent: "50\\%" and "50" are the same answer (the sign is dropped). The caller is also told a
-  percent sign was there, so a plain-number comparison can accept "50\\%" == "0.5" as well.
+  percent sign was there, so a plain-number comparison can accept "50\\%" == "0.5" as well (only
+  against a decimal or fraction: "5000\\%" is not 50, see equivalence.py).
 - Units and money: "$", "\\$", "dollars", "cm", "^\\circ", "\\text{ cm}^2" are dropped, but words are
   only stripped after a plain number ("18 dollars" -> "18"), never from an expression.
 - Assignments: "x = 5" -> "5" (a single-variable left side only).
