@@ -183,3 +183,64 @@ def test_config_builds_the_grader():
 def test_numeric_equivalence_rule(pred, gold, equal):
     assert is_equivalent(pred, gold) is equal
     assert is_equivalent(gold, pred) is equal  # the rule is symmetric
+
+
+_MATRIX = r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"
+
+
+@pytest.mark.parametrize(("response", "answer", "rule"), [
+    # The number the marker states, not the last number of a wordy sentence (issue 16, bug 4).
+    ("The answer is 18 apples for the 3 kids.", "18", "answer_is"),
+    ("So the answer is 20 dollars per hour for 8 hours.", "20", "answer_is"),
+    ("The answer is 7, because 3 + 4 = 7.", "7", "answer_is"),
+    ("The answer is 3 + 4 = 7.", "7", "answer_is"),  # an arithmetic chain: its result
+    ("The answer is x = 5.", "x = 5", "answer_is"),  # an assignment is left to normalisation
+    ("The answer is 2, 5 for the two roots.", "2, 5", "answer_is"),
+    ("The answer is 1,250 pears.", "1,250", "answer_is"),
+    # A later check does not override the stated answer.
+    ("The answer is 18 Check: 3 + 4 = 7", "18", "answer_is"),
+    ("The answer is 18; check: 3 + 4 = 7", "18", "answer_is"),
+    ("The answer is: 18 (check: 3 + 4 = 7)", "18", "answer_is"),
+    ("So the answer is 18. Let us check: the answer is 3 + 4 = 7.", "18", "answer_is"),
+    ("Final answer: 18\nVerify: the answer is 15 + 3.", "18", "answer_is"),
+    # A matrix or tuple stays whole.
+    (f"The answer is {_MATRIX}.", _MATRIX, "answer_is"),
+    ("The answer is (3, 4) for x and y.", "(3, 4)", "answer_is"),
+    # Markdown emphasis is no part of the answer.
+    ("The answer is **18**.", "18", "answer_is"),
+    ("**Final Answer:** 18", "18", "answer_is"),
+    ("**Final Answer**: 18", "18", "answer_is"),
+    ("#### **18**", "18", "hash"),
+    # Units after the number are dropped.
+    ("The answer is 60 km/h.", "60", "answer_is"),
+    ("The answer is $60/hour.", "$60", "answer_is"),
+    ("The answer is 18 (dollars).", "18", "answer_is"),
+    ("The answer is 2 \\sqrt{3} meters.", "2 \\sqrt{3}", "answer_is"),  # LaTeX commands are no prose
+    # A placeholder in the last marker does not hide an earlier real one.
+    (r"So \boxed{18}. Answer format: \boxed{N}", "18", "boxed"),
+    (r"\boxed{18} and \boxed{answer}", "18", "boxed"),
+    ("The answer is 18.\nThe answer is N.", "18", "answer_is"),
+])
+def test_extraction_takes_the_stated_answer(response, answer, rule):
+    assert extract_answer(response) == (answer, rule)
+
+
+@pytest.mark.parametrize(("response", "gold"), [
+    ("The answer is 18 apples for the 3 kids.", "18"),
+    ("The answer is **18**.", "18"),
+    ("**Final Answer:** 18", "18"),
+    ("The answer is 60 km/h.", "60"),
+    ("The answer is $60/hour.", "60"),
+    ("The answer is 18 (dollars).", "18"),
+    (r"\boxed{60 \text{ km/h}}", "60"),
+    (r"\boxed{18 \text{ (dollars)}}", "18"),
+    (f"The answer is {_MATRIX}.", _MATRIX),
+])
+def test_stated_answer_grades_right(response, gold):
+    result = grade(response, gold)
+    assert (result.correct, result.strict_correct) == (True, True), result
+
+
+def test_skipped_placeholder_box_is_recorded():
+    result = grade(r"So \boxed{18}. Answer format: \boxed{N}", "18")
+    assert (result.correct, result.rule, result.placeholder) == (True, "boxed", True)

@@ -3,14 +3,20 @@
 Rules, tried in order; the first that finds something wins:
   "boxed"       the last \\boxed{...} or \\fbox{...} (nested braces allowed)
   "hash"        the last "#### ..." line (GSM8K's gold format)
-  "answer_is"   the last "the answer is ..." / "final answer: ..." up to the end of the sentence or line
+  "answer_is"   the last "the answer is ..." / "final answer: ..." (one not inside a "Check: ..." or
+                "Let's verify ..." sentence): the expression it states, up to the first prose word,
+                ", because", ";" or "(dollars)": "The answer is 18 apples for the 3 kids." -> "18",
+                "60 km/h" -> "60", "3 + 4 = 7" -> "7"; a matrix or tuple stays whole
   "last_number" the last number anywhere (lenient fallback only)
 
-A placeholder copied from a prompt ("The answer is N.", "\\boxed{<answer>}", "...") is never an
-answer: that rule is skipped, the next one is tried, and the extraction says it happened.
+Markdown emphasis ("**18**", "**Final Answer:** 18") is no part of an answer. A placeholder copied
+from a prompt ("The answer is N.", "\\boxed{<answer>}", "...") is never an answer: the rule's
+earlier match is taken instead ("\\boxed{18} ... \\boxed{N}" -> "18"), else the next rule is tried,
+and the extraction says a placeholder was skipped.
 """
 
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 STRICT_RULES = ("boxed", "hash", "answer_is")
@@ -18,12 +24,23 @@ STRICT_RULES = ("boxed", "hash", "answer_is")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 _HASH = re.compile(r"####[ \t]*([^\n]*)")
 # "is" or ":" is required: "to find the answer, we ..." is no marker.
-_ANSWER_IS = re.compile(r"\b(?:final\s+answer|the\s+answer)\s*(?:is\b\s*:?|[:=])", re.IGNORECASE)
+# "**Final Answer**: 18": emphasis may sit between the words and the colon.
+_ANSWER_IS = re.compile(r"\b(?:final\s+answer|the\s+answer)\**\s*(?:is\b\s*:?|[:=])", re.IGNORECASE)
+# A sentence that checks a result restates numbers; its "the answer is" states no answer.
+_CHECK_SENTENCE = re.compile(
+    r"\W*(?:let(?:'s|\s+us|\s+me)\s+)?(?:double[- ]?)?(?:check|verify|verification|verifying|checking)\b",
+    re.IGNORECASE)
 # A sentence ends at ". " / "." at end; a decimal point ("3.5") is not followed by a space.
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?\n]")
 # Thousands groups first so "1,000" stays one number; the unicode minus is common in model output.
 _NUMBER = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|[-\u2212]?\.\d+")
 _PROSE_WORD = re.compile(r"(?<![\\\w])[A-Za-z]{2,}\b")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_MATH_WORDS = {"sqrt", "pi", "log", "ln", "sin", "cos", "tan", "exp", "inf", "infty"}  # not prose in "2 sqrt(3)"
+_COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)", re.DOTALL)  # \frac, \sqrt, or an escaped character such as \$
+_WORD_OR_LETTER = re.compile(r"[A-Za-z]")
+_EMPHASIS = re.compile(r"\*\*|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")  # "**" anywhere, "*" hugging a word
+_COMMA_THEN_WORD = re.compile(r",\s*[A-Za-z]{2,}")  # "7, because ...": the explanation starts
 # What prompts write where the answer goes. Single capitals only N and X: "\boxed{C}" is a MATH answer.
 _PLACEHOLDER = re.compile(
     r"[NX]|\.{3}|\u2026|_+|(?i:(?:your|the|final)?\s*answer(?:\s+here)?|<[a-z _]+>|\[[a-z _]+\]|\\text\{\s*answer\s*\})")
@@ -56,12 +73,11 @@ def extract_strict(response: str) -> tuple[str | None, str | None]:
 
 def extract_strict_full(response: str) -> Extraction:
     placeholder = False
-    for rule, finder in (("boxed", last_boxed), ("hash", _last_hash), ("answer_is", _last_answer_is)):
-        text = finder(response)
-        if text and is_placeholder(text):
+    for rule, finder in (("boxed", _boxes), ("hash", _hashes), ("answer_is", _answers_stated)):
+        for text in finder(response):  # from the last match to the first
+            if not is_placeholder(text):
+                return Extraction(text, rule, placeholder)
             placeholder = True
-        elif text:
-            return Extraction(text, rule, placeholder)
     return Extraction(None, None, placeholder)
 
 
@@ -72,11 +88,15 @@ def is_placeholder(text: str) -> bool:
 
 def last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{...}/\\fbox{...}; None if there is none or its braces never close."""
+    return next(_boxes(text), None)
+
+
+def _boxes(text: str) -> Iterator[str]:
+    """Contents of the closed, non-empty boxes of text, the last first."""
     for match in reversed(list(_BOXED.finditer(text))):
         content = _braced_content(text, match.end())
         if content is not None and content.strip():
-            return content.strip()
-    return None
+            yield content.strip()
 
 
 def last_number(text: str) -> str | None:
@@ -112,21 +132,76 @@ def _braced_content(text: str, start: int) -> str | None:
     return None  # unbalanced: a truncated generation
 
 
-def _last_hash(text: str) -> str | None:
-    matches = _HASH.findall(text)
-    return _clean(matches[-1]) if matches else None
+def _hashes(text: str) -> Iterator[str]:
+    for answer in reversed(_HASH.findall(text)):
+        if cleaned := _clean(answer):
+            yield cleaned
 
 
-def _last_answer_is(text: str) -> str | None:
-    matches = list(_ANSWER_IS.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :].lstrip()
-    span = _clean(rest[: _sentence_end(rest)])
+def _answers_stated(text: str) -> Iterator[str]:
+    """What each "the answer is ..." states, the last first; markers inside a check sentence are skipped."""
+    for match in reversed(list(_ANSWER_IS.finditer(text))):
+        if _in_check_sentence(text, match.start()):
+            continue
+        rest = _strip_emphasis(text[match.end() :]).lstrip()
+        if answer := _stated(_clean(rest[: _sentence_end(rest)])):
+            yield answer
+
+
+def _in_check_sentence(text: str, position: int) -> bool:
+    start = max(text.rfind(end, 0, position) for end in (". ", "!", "?", "\n", ";")) + 1
+    return _CHECK_SENTENCE.match(text, start) is not None
+
+
+def _stated(span: str) -> str:
+    """The answer a sentence after "the answer is" states: its leading expression, else the prose."""
+    expression = _leading_expression(span)
+    if expression:
+        return _result_of_arithmetic(expression)
     # "the answer is: Janet makes $18 a day" -> keep the number, not the prose around it.
     if span and len(_PROSE_WORD.findall(span)) >= 2 and _NUMBER.search(span):
         return last_number(span)
-    return span or None
+    return span
+
+
+def _leading_expression(span: str) -> str:
+    """The math at the start of span, up to the first prose word, "(word", ", word" or ";" outside brackets.
+
+    "18 apples for the 3 kids" -> "18", "$60/hour" -> "$60", "7, because 3 + 4 = 7" -> "7",
+    "(3, 4) for x and y" -> "(3, 4)", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}" -> all of it.
+    """
+    depth, i = 0, 0
+    while i < len(span):
+        char = span[i]
+        if command := _COMMAND.match(span, i):  # LaTeX is never prose
+            i = command.end()
+            continue
+        if depth == 0 and _starts_prose(span, i):
+            break
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and (char == ";" or _COMMA_THEN_WORD.match(span, i)):
+            break
+        i += 1
+    return span[:i].rstrip(" ,:=+-*/").strip()
+
+
+def _starts_prose(span: str, i: int) -> bool:
+    """A word of two letters or more starts at i (after a space or "("), and is no math function."""
+    if i > 0 and span[i - 1] not in " \t(/":
+        return False  # "2xy" is math; "60/hour" is a unit
+    word = _WORD.match(span, i + (span[i] == "("))
+    return word is not None and word.group(0).lower() not in _MATH_WORDS and (span[i] == "(" or word.start() == i)
+
+
+def _result_of_arithmetic(expression: str) -> str:
+    """"3 + 4 = 7" -> "7": a chain of numeric equalities states its last side; "x = 5" is left whole."""
+    sides = expression.split("=")
+    if len(sides) > 1 and not any(_WORD_OR_LETTER.search(_COMMAND.sub("", side)) for side in sides[:-1]):
+        return sides[-1].strip()
+    return expression
 
 
 def _sentence_end(text: str) -> int:
@@ -153,9 +228,14 @@ def _line_end(text: str, start: int) -> int:
     return len(text) if end == -1 else end
 
 
+def _strip_emphasis(text: str) -> str:
+    """Markdown bold / italics markers: "**18**" -> "18"."""
+    return _EMPHASIS.sub("", text)
+
+
 def _clean(answer: str) -> str:
-    """Strip math delimiters and trailing punctuation: "$18$." -> "18"."""
-    answer = answer.strip().rstrip(".,;:").strip()
+    """Strip emphasis, math delimiters and trailing punctuation: "**$18$**." -> "18"."""
+    answer = _strip_emphasis(answer).strip().rstrip(".,;:").strip()
     for left, right in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if answer.startswith(left) and answer.endswith(right) and len(answer) > len(left) + len(right):
             answer = answer[len(left) : -len(right)].strip()

@@ -4,8 +4,9 @@ Decisions (documented here because graders differ on them):
 - Percent: "50\\%" and "50" are the same answer (the sign is dropped). The caller is also told a
   percent sign was there, so a plain-number comparison can accept "50\\%" == "0.5" as well (only
   against a decimal or fraction: "5000\\%" is not 50, see equivalence.py).
-- Units and money: "$", "\\$", "dollars", "cm", "^\\circ", "\\text{ cm}^2" are dropped, but words are
-  only stripped after a plain number ("18 dollars" -> "18"), never from an expression.
+- Units and money: "$", "\\$", "dollars", "cm", "^\\circ", "\\text{ cm}^2", "km/h", "(dollars)" are
+  dropped, but words are only stripped after a plain number ("18 dollars" -> "18"), never from an
+  expression.
 - Assignments: "x = 5" -> "5" (a single-variable left side only).
 - Multiple choice: "(C)" / "\\text{(C)}" -> "C".
 """
@@ -27,8 +28,12 @@ _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _ASSIGNMENT = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*(?=[^=]+$)")
 _CHOICE = re.compile(r"^\(([A-Ea-e])\)$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-# A plain number followed only by words (and maybe a ^2 for areas): the words are a unit.
-_NUMBER_THEN_WORDS = re.compile(r"^(-?[\d.,/]*\d)\s*((?:[A-Za-z]{2,}\.?\s*)+)(?:\^\{?[23]\}?)?$")
+# A plain number followed only by words (and maybe a ^2 for areas): the words are a unit, also
+# "km/h", "/hour" and "(dollars)".
+_UNIT = r"[A-Za-z]{2,}\.?(?:\s*/\s*[A-Za-z]+\.?)*"
+_NUMBER_THEN_WORDS = re.compile(
+    rf"^(-?[\d.,/]*\d)\s*(\(?(?:/\s*)?{_UNIT}(?:\s+{_UNIT})*\)?)\s*(?:\^\{{?[23]\}}?)?$")
+_UNIT_WORD = re.compile(r"[A-Za-z]+")
 _NOT_UNITS = {"pi", "sqrt", "frac", "and", "or"}
 
 
@@ -56,6 +61,6 @@ def normalize(answer: str) -> tuple[str, bool]:
 
 def _strip_units(s: str) -> str:
     match = _NUMBER_THEN_WORDS.match(s)
-    if match and not {w.rstrip(".").lower() for w in match.group(2).split()} & _NOT_UNITS:
+    if match and not {w.lower() for w in _UNIT_WORD.findall(match.group(2))} & _NOT_UNITS:
         return match.group(1)
     return s
