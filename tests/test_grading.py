@@ -211,11 +211,14 @@ _MATRIX = r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"
     ("**Final Answer:** 18", "18", "answer_is"),
     ("**Final Answer**: 18", "18", "answer_is"),
     ("#### **18**", "18", "hash"),
+    ("The answer is *18*.", "18", "answer_is"),
+    ("The answer is 2*3 = 6.", "6", "answer_is"),  # a product's "*" is no emphasis
     # Units after the number are dropped.
     ("The answer is 60 km/h.", "60", "answer_is"),
     ("The answer is $60/hour.", "$60", "answer_is"),
     ("The answer is 18 (dollars).", "18", "answer_is"),
     ("The answer is 2 \\sqrt{3} meters.", "2 \\sqrt{3}", "answer_is"),  # LaTeX commands are no prose
+    ("The answer is 2 sqrt(3) meters.", "2 sqrt(3)", "answer_is"),  # nor are math functions
     # A placeholder in the last marker does not hide an earlier real one.
     (r"So \boxed{18}. Answer format: \boxed{N}", "18", "boxed"),
     (r"\boxed{18} and \boxed{answer}", "18", "boxed"),

@@ -4,8 +4,8 @@ Rules, tried in order; the first that finds something wins:
   "boxed"       the last \\boxed{...} or \\fbox{...} (nested braces allowed)
   "hash"        the last "#### ..." line (GSM8K's gold format)
   "answer_is"   the last "the answer is ..." / "final answer: ..." (one not inside a "Check: ..." or
-                "Let's verify ..." sentence): the expression it states, up to the first prose word,
-                ", because", ";" or "(dollars)": "The answer is 18 apples for the 3 kids." -> "18",
+                "Let's verify ..." sentence): the expression it states, up to the first prose word
+                (", because ..."), ";" or "(dollars)": "The answer is 18 apples for the 3 kids." -> "18",
                 "60 km/h" -> "60", "3 + 4 = 7" -> "7"; a matrix or tuple stays whole
   "last_number" the last number anywhere (lenient fallback only)
 
@@ -38,9 +38,8 @@ _PROSE_WORD = re.compile(r"(?<![\\\w])[A-Za-z]{2,}\b")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _MATH_WORDS = {"sqrt", "pi", "log", "ln", "sin", "cos", "tan", "exp", "inf", "infty"}  # not prose in "2 sqrt(3)"
 _COMMAND = re.compile(r"\\(?:[A-Za-z]+|.)", re.DOTALL)  # \frac, \sqrt, or an escaped character such as \$
-_WORD_OR_LETTER = re.compile(r"[A-Za-z]")
+_LETTER = re.compile(r"[A-Za-z]")
 _EMPHASIS = re.compile(r"\*\*|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")  # "**" anywhere, "*" hugging a word
-_COMMA_THEN_WORD = re.compile(r",\s*[A-Za-z]{2,}")  # "7, because ...": the explanation starts
 # What prompts write where the answer goes. Single capitals only N and X: "\boxed{C}" is a MATH answer.
 _PLACEHOLDER = re.compile(
     r"[NX]|\.{3}|\u2026|_+|(?i:(?:your|the|final)?\s*answer(?:\s+here)?|<[a-z _]+>|\[[a-z _]+\]|\\text\{\s*answer\s*\})")
@@ -143,7 +142,7 @@ def _answers_stated(text: str) -> Iterator[str]:
     for match in reversed(list(_ANSWER_IS.finditer(text))):
         if _in_check_sentence(text, match.start()):
             continue
-        rest = _strip_emphasis(text[match.end() :]).lstrip()
+        rest = text[match.end() :].lstrip()
         if answer := _stated(_clean(rest[: _sentence_end(rest)])):
             yield answer
 
@@ -165,7 +164,7 @@ def _stated(span: str) -> str:
 
 
 def _leading_expression(span: str) -> str:
-    """The math at the start of span, up to the first prose word, "(word", ", word" or ";" outside brackets.
+    """The math at the start of span, up to the first prose word, "(word" or ";" outside brackets.
 
     "18 apples for the 3 kids" -> "18", "$60/hour" -> "$60", "7, because 3 + 4 = 7" -> "7",
     "(3, 4) for x and y" -> "(3, 4)", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}" -> all of it.
@@ -182,7 +181,7 @@ def _leading_expression(span: str) -> str:
             depth += 1
         elif char in ")]}":
             depth = max(depth - 1, 0)
-        elif depth == 0 and (char == ";" or _COMMA_THEN_WORD.match(span, i)):
+        elif depth == 0 and char == ";":
             break
         i += 1
     return span[:i].rstrip(" ,:=+-*/").strip()
@@ -192,14 +191,14 @@ def _starts_prose(span: str, i: int) -> bool:
     """A word of two letters or more starts at i (after a space or "("), and is no math function."""
     if i > 0 and span[i - 1] not in " \t(/":
         return False  # "2xy" is math; "60/hour" is a unit
-    word = _WORD.match(span, i + (span[i] == "("))
-    return word is not None and word.group(0).lower() not in _MATH_WORDS and (span[i] == "(" or word.start() == i)
+    word = _WORD.match(span, i + (span[i] == "("))  # "(dollars)", "(check: ...)" open prose too
+    return word is not None and word.group(0).lower() not in _MATH_WORDS
 
 
 def _result_of_arithmetic(expression: str) -> str:
     """"3 + 4 = 7" -> "7": a chain of numeric equalities states its last side; "x = 5" is left whole."""
     sides = expression.split("=")
-    if len(sides) > 1 and not any(_WORD_OR_LETTER.search(_COMMAND.sub("", side)) for side in sides[:-1]):
+    if len(sides) > 1 and not any(_LETTER.search(_COMMAND.sub("", side)) for side in sides[:-1]):
         return sides[-1].strip()
     return expression
 
@@ -228,14 +227,9 @@ def _line_end(text: str, start: int) -> int:
     return len(text) if end == -1 else end
 
 
-def _strip_emphasis(text: str) -> str:
-    """Markdown bold / italics markers: "**18**" -> "18"."""
-    return _EMPHASIS.sub("", text)
-
-
 def _clean(answer: str) -> str:
     """Strip emphasis, math delimiters and trailing punctuation: "**$18$**." -> "18"."""
-    answer = _strip_emphasis(answer).strip().rstrip(".,;:").strip()
+    answer = _EMPHASIS.sub("", answer).strip().rstrip(".,;:").strip()
     for left, right in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if answer.startswith(left) and answer.endswith(right) and len(answer) > len(left) + len(right):
             answer = answer[len(left) : -len(right)].strip()
