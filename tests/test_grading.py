@@ -247,3 +247,42 @@ def test_stated_answer_grades_right(response, gold):
 def test_skipped_placeholder_box_is_recorded():
     result = grade(r"So \boxed{18}. Answer format: \boxed{N}", "18")
     assert (result.correct, result.rule, result.placeholder) == (True, "boxed", True)
+
+
+def _load_regrade():
+    """benchmarks/ is no package: load the script as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "regrade.py"
+    spec = importlib.util.spec_from_file_location("regrade", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _old_record(i: int, response: str, gold: str, answer: str, correct: bool, strict: bool, **fields) -> dict:
+    return {"id": f"p{i}", "gold": gold, "response": response, "answer": answer, "correct": correct,
+            "strict_correct": strict, "extraction_rule": "answer_is", **fields}
+
+
+def test_regrade_counts_what_the_current_grader_changes(tmp_path):
+    regrade = _load_regrade()
+    records = [
+        # What the old grader recorded: 1450001 within 1e-6 of 1450000; the last number of a wordy sentence.
+        _old_record(0, r"So \boxed{1450001}.", "1450000", "1450001", True, True),
+        _old_record(1, "The answer is 18 apples for the 3 kids.", "18", "3", False, False),
+        _old_record(2, r"\boxed{7}", "7", "7", True, True),  # unchanged
+        _old_record(3, "The answer is **18**.", "18", "**18**", False, False,
+                    rounds=[{"round": 1, "response": "The answer is 18 (dollars).", "answer": "18 (dollars)",
+                             "correct": False, "strict_correct": False}]),
+    ]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    finals, attempts = regrade.regrade(tmp_path)
+    assert regrade.flip_counts(finals, "correct") == (2, 1)
+    assert regrade.flip_counts(finals, "strict_correct") == (2, 1)
+    assert regrade.flip_counts(attempts, "correct") == (1, 0)  # a feedback round, graded as the runner did
+    assert [item.id for item in finals if item.answer_changed] == ["p1", "p3"]
+    text = regrade.report(tmp_path, examples=2)
+    assert "correct: 3 flip (2 wrong -> right, 1 right -> wrong)" in text
+    assert "attempts correct: 1 flip (1 wrong -> right, 0 right -> wrong)" in text
+    assert text.count("gold ") == 2  # two examples shown
