@@ -47,7 +47,7 @@ def regrade(run_dir: Path) -> tuple[list[Regraded], list[Regraded]]:
 
 
 def graded_attempts(record: dict) -> list[dict]:
-    """The attempts the runner graded inside a record (feedback's rounds): items with a response and a verdict."""
+    """The attempts the runner graded inside a record (feedback's rounds): items with response and correct."""
     return [
         item for value in record.values() if isinstance(value, list)
         for item in value if isinstance(item, dict) and "response" in item and "correct" in item

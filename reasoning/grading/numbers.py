@@ -51,14 +51,14 @@ def parse_number(s: str) -> Number | None:
 
 
 def significant_digits(number: Number) -> int:
-    """Digits a decimal shows from its first non-zero one: "0.333333" -> 6, "1450000.0" -> 8, "0.0010" -> 2; else 0."""
+    """Digits a decimal shows from its first non-zero one ("0.333333" -> 6, "0.0010" -> 2); 0 if no decimal."""
     if number.places is None:
         return 0
     return len(str(int(abs(number.value) * 10**number.places)).lstrip("0"))
 
 
 def rounds_to(decimal: Number, value: Fraction) -> bool:
-    """True if `decimal` is `value` rounded (half away from zero) to the decimal's places, and shows enough digits."""
+    """True if `decimal` shows enough digits and is `value` rounded (half away from zero) to its places."""
     if not decimal.rounds:
         return False
     scale = 10**decimal.places

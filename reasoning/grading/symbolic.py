@@ -53,7 +53,8 @@ def _parse(text: str):
         return None
 
 
-def _expr_equal(x: sympy.Expr, y: sympy.Expr, x_plain: Number | None = None, y_plain: Number | None = None) -> bool:
+def _expr_equal(x: sympy.Expr, y: sympy.Expr, x_plain: Number | None = None, y_plain: Number | None = None
+                ) -> bool:
     """x_plain / y_plain: the side as a plain number, when it is one (only then may a decimal round)."""
     x, y = _exact(x), _exact(y)
     if x.free_symbols or y.free_symbols:
