@@ -203,6 +203,7 @@ _MATRIX = r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"
     ("The answer is: 18 (check: 3 + 4 = 7)", "18", "answer_is"),
     ("So the answer is 18. Let us check: the answer is 3 + 4 = 7.", "18", "answer_is"),
     ("Final answer: 18\nVerify: the answer is 15 + 3.", "18", "answer_is"),
+    ("Checking our work, the answer is 18.", "18", "answer_is"),  # the only marker still counts
     # A matrix or tuple stays whole.
     (f"The answer is {_MATRIX}.", _MATRIX, "answer_is"),
     ("The answer is (3, 4) for x and y.", "(3, 4)", "answer_is"),

@@ -3,10 +3,11 @@
 Rules, tried in order; the first that finds something wins:
   "boxed"       the last \\boxed{...} or \\fbox{...} (nested braces allowed)
   "hash"        the last "#### ..." line (GSM8K's gold format)
-  "answer_is"   the last "the answer is ..." / "final answer: ..." (one not inside a "Check: ..." or
-                "Let's verify ..." sentence): the expression it states, up to the first prose word
-                (", because ..."), ";" or "(dollars)": "The answer is 18 apples for the 3 kids." -> "18",
-                "60 km/h" -> "60", "3 + 4 = 7" -> "7"; a matrix or tuple stays whole
+  "answer_is"   the last "the answer is ..." / "final answer: ..." (one inside a "Check: ..." or
+                "Let's verify ..." sentence only if there is no other): the expression it states, up to
+                the first prose word (", because ..."), ";" or "(dollars)": "The answer is 18 apples
+                for the 3 kids." -> "18", "60 km/h" -> "60", "3 + 4 = 7" -> "7"; a matrix or tuple
+                stays whole
   "last_number" the last number anywhere (lenient fallback only)
 
 Markdown emphasis ("**18**", "**Final Answer:** 18") is no part of an answer. A placeholder copied
@@ -138,10 +139,9 @@ def _hashes(text: str) -> Iterator[str]:
 
 
 def _answers_stated(text: str) -> Iterator[str]:
-    """What each "the answer is ..." states, the last first; markers inside a check sentence are skipped."""
-    for match in reversed(list(_ANSWER_IS.finditer(text))):
-        if _in_check_sentence(text, match.start()):
-            continue
+    """What each "the answer is ..." states, the last first; those in a check sentence after all others."""
+    matches = list(_ANSWER_IS.finditer(text))[::-1]
+    for match in sorted(matches, key=lambda m: _in_check_sentence(text, m.start())):  # a stable sort
         rest = text[match.end() :].lstrip()
         if answer := _stated(_clean(rest[: _sentence_end(rest)])):
             yield answer
