@@ -2,6 +2,9 @@
 
     python benchmarks/grader_agreement.py
 
+(A script's folder, not the current one, is on sys.path: from a checkout other than the installed
+one, prefix PYTHONPATH=. so that this checkout's grader is the one measured.)
+
 Prints the agreement rate of the two graders, each one's accuracy against the labels, the cases where
 they disagree, and the time each took. math-verify runs on the main thread here, so its own SIGALRM
 timeouts (the defaults) work; off the main thread it would need parsing_timeout=None and

@@ -2,6 +2,9 @@
 
     python benchmarks/regrade.py results/runs/gsm8k [MORE_RUNS...] [--examples 3]
 
+(A script's folder, not the current one, is on sys.path: from a checkout other than the installed
+one, prefix PYTHONPATH=. so that this checkout's grader is the one measured.)
+
 Any path may be a run folder, a sweep folder or a folder above them (as `reasoning.results.load`).
 For each run it prints how many records' `correct` and `strict_correct` change when their `response`
 is graded again against their `gold`, the same for the attempts the runner graded inside a record
