@@ -3,6 +3,9 @@
 Round r = one student attempt (r = 1 answers, r > 1 refines) and, unless it is the last allowed
 round, the teacher's review of it. The loop ends when the teacher accepts or after `max_rounds`
 attempts (the last attempt is not reviewed: no round would use that review).
+
+How a refine reaches the student is `refine_format` (see `SingleMessage`, `Chat`). Every refinement
+records how much of the previous attempt it kept (`copying.py`).
 """
 from __future__ import annotations
 
@@ -10,11 +13,12 @@ from typing import Annotated, Literal
 
 from reasoning import progress
 from reasoning.errors import ReasoningError
-from reasoning.models.types import LanguageModel
+from reasoning.models.types import Conversation, LanguageModel, as_messages
 from reasoning.prompts import render
+from reasoning.settings import copying
 from reasoning.settings.trace import Trace, one_call
 from reasoning.settings.verdict import ACCEPT, REVISE, parse_verdict
-from reasoning.validate import Count, Prompt, check_arguments
+from reasoning.validate import Count, Prompt, check_arguments, check_value
 
 MARKER = "VERDICT:"
 
@@ -66,27 +70,67 @@ class ScoredVerdict:
 REVIEWERS = {"generate": WrittenVerdict, "score": ScoredVerdict}
 
 
+class SingleMessage:
+    """The refine as one new user message holding the problem, the previous solution and the feedback."""
+
+    default_prompt = "student_refine"
+    needs = ("question", "solution", "feedback")
+
+    def next_ask(self, ask: Conversation, response: str, refine: str) -> Conversation:
+        return refine
+
+
+class Chat:
+    """The refine as the next turn of a conversation (the Self-Refine shape): the previous attempt is the
+    student's own assistant turn, the feedback and the request to rewrite are the next user turn.
+
+    Every earlier turn is kept, not only the latest attempt: it is the conversation as it happened,
+    each round's prompt extends the previous round's prompt and reply (so the prefix cache serves all
+    but the new user turn), and the student sees every attempt the teacher already turned down. With
+    the default max_rounds=3 that is at most two earlier attempts, little room to drift.
+    """
+
+    default_prompt = "student_refine_chat"
+    needs = ("feedback",)
+
+    def next_ask(self, ask: Conversation, response: str, refine: str) -> Conversation:
+        return [*as_messages(ask), {"role": "assistant", "content": response}, {"role": "user", "content": refine}]
+
+
+REFINE_FORMATS = {"single": SingleMessage, "chat": Chat}
+
+
 class Feedback:
     name = "feedback"
 
     def __init__(self, student: LanguageModel, teacher: LanguageModel, max_rounds: Count = 3,
                  verdict_mode: Literal["generate", "score"] = "generate", max_new_tokens: Count = 512,
-                 review_max_new_tokens: Count = 256, answer_prompt: Annotated[str, Prompt("question")] = "student_answer",
+                 review_max_new_tokens: Count = 256, refine_format: Literal["single", "chat"] = "single",
+                 answer_prompt: Annotated[str, Prompt("question")] = "student_answer",
                  review_prompt: Annotated[str, Prompt("question", "solution")] | None = None,
-                 refine_prompt: Annotated[str, Prompt("question", "solution", "feedback")] = "student_refine"):
+                 refine_prompt: Annotated[str, Prompt("feedback")] | None = None):
         check_arguments(Feedback, "setting", dict(
             max_rounds=max_rounds, verdict_mode=verdict_mode, max_new_tokens=max_new_tokens,
-            review_max_new_tokens=review_max_new_tokens, answer_prompt=answer_prompt,
+            review_max_new_tokens=review_max_new_tokens, refine_format=refine_format, answer_prompt=answer_prompt,
             review_prompt=review_prompt, refine_prompt=refine_prompt))
         self.student, self.teacher = student, teacher
         self.max_rounds = max_rounds
         self.verdict_mode = verdict_mode
         self.reviewer = REVIEWERS[verdict_mode]()
+        self.refine_format = REFINE_FORMATS[refine_format]()
         self.max_new_tokens = max_new_tokens
         self.review_max_new_tokens = review_max_new_tokens
-        # null: the prompt that fits the mode (score mode needs the verdict first).
+        # null: the prompt that fits the mode (score mode needs the verdict first) or the refine format.
         self.prompts = dict(answer=answer_prompt, review=review_prompt or self.reviewer.default_prompt,
-                            refine=refine_prompt)
+                            refine=refine_prompt or self.refine_format.default_prompt)
+
+    @classmethod
+    def check_knobs(cls, knobs: dict) -> None:
+        """A single-message refine must show the problem and the previous solution itself; in a chat
+        they are earlier turns, so its template needs only the feedback."""
+        refine_format, template = REFINE_FORMATS.get(knobs.get("refine_format")), knobs.get("refine_prompt")
+        if refine_format is not None and isinstance(template, str):
+            check_value("setting.refine_prompt", template, Annotated[str, Prompt(*refine_format.needs)])
 
     def solve(self, problems):
         traces = []
@@ -105,10 +149,14 @@ class Feedback:
             progress.round_done(self.name, round_no, active=len(active), total=len(problems))
             if not active:
                 break
-            asks = {i: render(self.prompts["refine"], question=traces[i].problem.question,
-                              solution=traces[i].response, feedback=traces[i].extra["rounds"][-1]["feedback"])
-                    for i in active}
+            asks = {i: self._refine_ask(traces[i], asks[i]) for i in active}
         return traces
+
+    def _refine_ask(self, trace: Trace, ask: Conversation) -> Conversation:
+        """What the student gets next: the refine template filled in, sent as the refine format says."""
+        refine = render(self.prompts["refine"], question=trace.problem.question, solution=trace.response,
+                        feedback=trace.extra["rounds"][-1]["feedback"])
+        return self.refine_format.next_ask(ask, trace.response, refine)
 
     def _attempt(self, traces, active, asks, round_no):
         prompts = [self.student.encode_chat(asks[i]) for i in active]
@@ -116,10 +164,11 @@ class Feedback:
             trace = traces[i]
             trace.log("generate", "student", gen.cost, round=round_no, prompt=self.student.render_chat(asks[i]),
                       text=gen.text, finish_reason=gen.finish_reason)
+            rounds = trace.extra["rounds"]
+            copied = copying.compare(rounds[-1]["response"], gen.text) if rounds else {}
             trace.response = gen.text
-            trace.extra["rounds"].append({"round": round_no, "response": gen.text, "verdict": None,
-                                          "feedback": None, "student_generated_tokens": gen.cost.generated_tokens,
-                                          "teacher_generated_tokens": 0})
+            rounds.append({"round": round_no, "response": gen.text, **copied, "verdict": None, "feedback": None,
+                           "student_generated_tokens": gen.cost.generated_tokens, "teacher_generated_tokens": 0})
 
     def _review(self, traces, active, round_no) -> dict[int, str]:
         texts = {i: render(self.prompts["review"], question=traces[i].problem.question,
