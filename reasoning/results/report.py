@@ -1,7 +1,8 @@
 """The report: pure functions from `load` / `load_events` frames to tables and figures, and `write_report`.
 
-`run_table(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval and cost per
-problem. `transitions` and `accept_rates` read feedback rounds; `position_histogram` reads speculative
+`run_table(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval, cost per
+problem and feedback's copy rate (`copy_table`). `transitions` (over the refinements that changed the
+text) and `accept_rates` read feedback rounds; `position_histogram` reads speculative
 interventions. `plot_cost_accuracy` puts every run on one plane of accuracy against the tokens the
 teacher computed per problem (the honest compute cost; generated tokens stay a column), baseline
 and skyline drawn as the floor and ceiling the other settings should sit between.
@@ -17,6 +18,7 @@ import pandas as pd
 
 from reasoning.results.paired import paired_table
 from reasoning.results.summary import numbers
+from reasoning.settings import copying
 from reasoning.settings.verdict import ACCEPT, UNPARSEABLE
 
 Z95 = 1.959963984540054
@@ -35,6 +37,7 @@ PER_PROBLEM = {
     "student_generated_tokens": ("student", "generated_tokens"),
 }
 COUNTS = ("rounds", "interventions")  # per-problem means from summary.numbers
+COPIES = ("refinements", "identical_refinements", "copy_rate", "mean_kept")  # feedback's, from summary.numbers
 COST_AXIS = "teacher_computed_tokens"
 
 
@@ -57,13 +60,17 @@ def run_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def transitions(rounds: pd.DataFrame, by_round: bool = False) -> pd.DataFrame:
-    """Counts of each round-to-next-round change in correctness, per run (and per step if `by_round`)."""
+    """Counts of each round-to-next-round change in correctness, per run (and per step if `by_round`).
+
+    Only refinements that changed the text count: a verbatim copy keeps its answer by construction and
+    says nothing about what the feedback did (the copy rate counts those).
+    """
     keys = ["run", "step"] if by_round else ["run"]
     if rounds.empty:
         return pd.DataFrame(columns=[*keys, *TRANSITIONS]).set_index(keys)
-    ordered = rounds.sort_values(["run", "run_dir", "id", "round"])
+    ordered = rounds.sort_values(["run", "run_dir", "id", "round"]).reset_index(drop=True)
     before = ordered.groupby(["run_dir", "id"]).correct.shift()
-    pairs = ordered.assign(before=before).dropna(subset=["before"])
+    pairs = ordered.assign(before=before)[_changed_text(ordered)].dropna(subset=["before"])
     kind = [_transition(bool(b), bool(a)) for b, a in zip(pairs.before, pairs.correct)]
     pairs = pairs.assign(kind=kind, step=[f"{r - 1}->{r}" for r in pairs["round"]])
     counts = pd.DataFrame(
@@ -71,6 +78,15 @@ def transitions(rounds: pd.DataFrame, by_round: bool = False) -> pd.DataFrame:
     if not by_round:  # runs whose problems all stopped after one round still get a (zero) row
         counts = counts.reindex(pd.Index(rounds.run.unique(), name="run"))
     return counts.fillna(0).astype(int)
+
+
+def copy_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per feedback run: refinements, how many were verbatim copies of the previous attempt, the copy rate
+    and the mean kept ratio (difflib), as `summary.numbers` counts them."""
+    shown = summary[summary.refinements.notna()]
+    return pd.DataFrame({
+        "refinements": shown.refinements.astype(int), "identical to previous": shown.identical_refinements.astype(int),
+        "copy rate": shown.copy_rate, "mean kept ratio": shown.mean_kept}, index=shown.index)
 
 
 def accept_rates(rounds: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +202,10 @@ def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFr
     if paired is not None and len(paired) > 1:
         parts += _paired_section(summary, paired)
     if not rounds.empty:
-        parts += ["## Feedback: round-to-round changes in correctness", markdown_table(transitions(rounds)),
+        parts += ["## Feedback: copy rate (refinements identical to the previous attempt)",
+                  markdown_table(copy_table(summary)),
+                  "## Feedback: round-to-round changes in correctness (only refinements that changed the text)",
+                  markdown_table(transitions(rounds)),
                   "## Feedback: teacher accept rate by the round's correctness", markdown_table(accept_rates(rounds))]
     if not interventions.empty:
         parts += ["## Speculative: intervention positions (fraction of the response)",
@@ -243,8 +262,8 @@ def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataF
 
 def _summary_columns() -> list[str]:
     acc = ["accuracy", "accuracy_low", "accuracy_high", "strict_accuracy", "strict_accuracy_low", "strict_accuracy_high"]
-    return ["run", "setting", "n", *acc, *PER_PROBLEM, "seconds", *COUNTS, "grader_timeouts", "placeholders",
-            "run_dirs"]
+    return ["run", "setting", "n", *acc, *PER_PROBLEM, "seconds", *COUNTS, *COPIES, "grader_timeouts",
+            "placeholders", "run_dirs"]
 
 
 def _summary_row(run: str, g: pd.DataFrame) -> dict:
@@ -257,10 +276,20 @@ def _summary_row(run: str, g: pd.DataFrame) -> dict:
         **dict(zip(("strict_accuracy_low", "strict_accuracy_high"), wilson(nums["strict_correct"], n))),
         **{column: per_problem[role][metric] for column, (role, metric) in PER_PROBLEM.items()},
         "seconds": sum(cost["seconds"] for cost in per_problem.values()),
-        **{count: math.nan if nums[count] is None else nums[count] for count in COUNTS},
+        **{count: math.nan if nums[count] is None else nums[count] for count in (*COUNTS, *COPIES)},
         "grader_timeouts": nums["grader_timeouts"], "placeholders": nums["placeholders"],
         "run_dirs": ";".join(sorted(g.run_dir.unique())),
     }
+
+
+def _changed_text(ordered: pd.DataFrame) -> pd.Series:
+    """Per round (rows ordered by problem and round): False where it is a verbatim copy of the one before."""
+    changed = pd.Series(True, index=ordered.index)
+    for _, problem in ordered.groupby(["run_dir", "id"], sort=False):
+        if len(problem) > 1:
+            marks = copying.refinements(problem.to_dict("records"))
+            changed[problem.index[1:]] = [not m["identical_to_previous"] for m in marks]
+    return changed
 
 
 def _transition(before: bool, after: bool) -> str:
