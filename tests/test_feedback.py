@@ -259,3 +259,35 @@ def test_copy_fields_of_old_records_come_from_the_round_texts():
     nan = float("nan")
     assert copying.refinements([{"response": "a"}, {"response": "b", "identical_to_previous": nan, "kept": nan}]) == [
         {"identical_to_previous": False, "kept": 0.0}]
+
+
+def test_score_mode_computes_the_review_prompt_once(tiny_teacher):
+    """One row per problem: the teacher computes prompt + marker (+ the words' shared prefix) once."""
+    from reasoning.prompts import render
+    from reasoning.settings.feedback import MARKER, ScoredVerdict, _split_at_first_difference
+    prompts = {i: tiny_teacher.encode_chat(render("teacher_review_verdict_first", question=q, solution="5"))
+               for i, q in enumerate(["What is 2 + 3?", "What is 1 + 4 + 0?"])}
+    shared, _, _ = _split_at_first_difference(tiny_teacher.encode(" ACCEPT"), tiny_teacher.encode(" REVISE"))
+    marker = tiny_teacher.encode(MARKER)
+    calls = {"score": [], "generate": []}
+    for name in calls:
+        def spy(*args, _name=name, _real=getattr(tiny_teacher, name), **kwargs):
+            out = _real(*args, **kwargs)
+            calls[_name].append(out)
+            return out
+        setattr(tiny_teacher, name, spy)
+    if tiny_teacher.cache is not None:
+        tiny_teacher.cache.clear()  # nothing of these prompts is cached: every token is computed
+    try:
+        reviews = ScoredVerdict()(tiny_teacher, prompts, 4)
+    finally:
+        del tiny_teacher.score, tiny_teacher.generate
+    scores, = calls["score"]
+    assert len(scores) == len(prompts)  # one row per problem, not one per verdict word
+    written = {i: gen for i, gen in zip([i for i in prompts if reviews[i].verdict == "revise"],
+                                        calls["generate"][0] if calls["generate"] else [])}
+    for i, score in zip(prompts, scores):
+        assert score.cost.computed_tokens == len(prompts[i]) + len(marker) + len(shared)
+        assert score.cost.forward_passes == 1
+        extra = written[i].cost.computed_tokens if i in written else 0
+        assert reviews[i].cost.computed_tokens == score.cost.computed_tokens + extra

@@ -9,18 +9,29 @@ records how much of the previous attempt it kept (`copying.py`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 from reasoning import progress
 from reasoning.errors import ReasoningError
-from reasoning.models.types import Conversation, LanguageModel, as_messages
+from reasoning.models.types import Conversation, Cost, LanguageModel, as_messages
 from reasoning.prompts import render
 from reasoning.settings import copying
-from reasoning.settings.trace import Trace, one_call
+from reasoning.settings.trace import Trace
 from reasoning.settings.verdict import ACCEPT, REVISE, parse_verdict
 from reasoning.validate import Count, Prompt, check_arguments, check_value
 
 MARKER = "VERDICT:"
+
+
+@dataclass
+class Review:
+    """What a reviewer hands back for one problem."""
+
+    verdict: str  # ACCEPT, REVISE or UNPARSEABLE
+    feedback: str  # what the student is shown on a refine
+    text: str  # what the teacher wrote (score mode: plus the margin), recorded in the trace
+    cost: Cost
 
 
 class WrittenVerdict:
@@ -28,42 +39,41 @@ class WrittenVerdict:
 
     default_prompt = "teacher_review"
 
-    def __call__(self, teacher: LanguageModel, prompts: dict[int, list[int]], max_new_tokens: int) -> dict:
+    def __call__(self, teacher: LanguageModel, prompts: dict[int, list[int]], max_new_tokens: int) -> dict[int, Review]:
         gens = teacher.generate(list(prompts.values()), max_new_tokens)
         # An unparseable review is not an acceptance: the student sees the whole review as feedback.
-        return {i: (*parse_verdict(gen.text), gen.text, gen.cost) for i, gen in zip(prompts, gens)}
+        return {i: Review(*parse_verdict(gen.text), gen.text, gen.cost) for i, gen in zip(prompts, gens)}
 
 
 class ScoredVerdict:
     """The verdict from one forward pass at the `VERDICT:` position of a verdict-first review.
 
     Like is compared with like: the words " ACCEPT" and " REVISE" share a prefix of tokens (often
-    none); the first token where they differ is scored in each, so neither word pays for being
-    longer. On REVISE the teacher then writes its feedback after "VERDICT: REVISE".
+    none); one row per problem (prompt + marker + that prefix) is scored once and gives the log-probs
+    of both first differing tokens as its `next_tokens`, so neither word pays for being longer and the
+    prompt is computed once. On REVISE the teacher then writes its feedback after "VERDICT: REVISE".
     """
 
     default_prompt = "teacher_review_verdict_first"
 
-    def __call__(self, teacher: LanguageModel, prompts: dict[int, list[int]], max_new_tokens: int) -> dict:
+    def __call__(self, teacher: LanguageModel, prompts: dict[int, list[int]], max_new_tokens: int) -> dict[int, Review]:
         marker = teacher.encode(MARKER)
         shared, accept, revise = _split_at_first_difference(teacher.encode(" ACCEPT"), teacher.encode(" REVISE"))
-        rows = [prompts[i] + marker + shared for i in prompts for _ in (0, 1)]
-        scores = teacher.score(rows, [[accept], [revise]] * len(prompts))
-        out, to_explain = {}, []
-        for k, i in enumerate(prompts):
-            yes, no = scores[2 * k], scores[2 * k + 1]
-            margin = yes.logprobs[0] - no.logprobs[0]
-            verdict = ACCEPT if margin > 0 else REVISE
-            out[i] = (verdict, "", f"[score: log p(ACCEPT) - log p(REVISE) = {margin:.3f}]",
-                      one_call([yes.cost, no.cost]))
-            if verdict == REVISE:
-                to_explain.append(i)
+        rows = [prompts[i] + marker + shared for i in prompts]
+        scores = teacher.score(rows, [[] for _ in rows], next_tokens=[accept, revise])
+        out = {}
+        for i, score in zip(prompts, scores):
+            margin = score.next_logprobs[accept] - score.next_logprobs[revise]
+            out[i] = Review(ACCEPT if margin > 0 else REVISE, "",
+                            f"[score: log p(ACCEPT) - log p(REVISE) = {margin:.3f}]",
+                            replace(score.cost))  # a copy: the feedback's cost is added to it below
+        to_explain = [i for i in prompts if out[i].verdict == REVISE]
         written = teacher.encode(f"{MARKER} REVISE\n")
         gens = teacher.generate([prompts[i] + written for i in to_explain], max_new_tokens)
         for i, gen in zip(to_explain, gens):
-            verdict, _, note, cost = out[i]
-            cost += gen.cost
-            out[i] = (verdict, gen.text.strip(), f"{MARKER} REVISE\n{gen.text}\n{note}", cost)
+            review = out[i]
+            review.cost += gen.cost
+            review.feedback, review.text = gen.text.strip(), f"{MARKER} REVISE\n{gen.text}\n{review.text}"
         return out
 
 
@@ -176,12 +186,13 @@ class Feedback:
         prompts = {i: self.teacher.encode_chat(texts[i]) for i in active}
         verdicts = self.reviewer(self.teacher, prompts, self.review_max_new_tokens)
         for i in active:
-            verdict, feedback, text, cost = verdicts[i]
-            traces[i].log("review", "teacher", cost, round=round_no, prompt=self.teacher.render_chat(texts[i]),
-                          verdict=verdict, text=text)
+            review = verdicts[i]
+            traces[i].log("review", "teacher", review.cost, round=round_no,
+                          prompt=self.teacher.render_chat(texts[i]), verdict=review.verdict, text=review.text)
             entry = traces[i].extra["rounds"][-1]
-            entry.update(verdict=verdict, feedback=feedback, teacher_generated_tokens=cost.generated_tokens)
-        return {i: verdicts[i][0] for i in active}
+            entry.update(verdict=review.verdict, feedback=review.feedback,
+                         teacher_generated_tokens=review.cost.generated_tokens)
+        return {i: verdicts[i].verdict for i in active}
 
 
 def _split_at_first_difference(a: list[int], b: list[int]) -> tuple[list[int], int, int]:
