@@ -140,3 +140,11 @@ def test_the_report_shows_the_summarys_copy_rate_and_counts_only_changed_rounds(
     text = report.render(table, rounds, load_events(tmp_path, level="interventions"))
     assert "## Feedback: copy rate" in text and "| feedback | 3 | 1 | 0.3333 |" in text
     assert "(only refinements that changed the text)" in text
+
+
+def test_runs_without_rounds_have_no_copy_rate_beside_a_feedback_run(tmp_path):
+    write_run(tmp_path / "fb", config("feedback"), copy_records())
+    write_run(tmp_path / "baseline", config("baseline"), baseline_records())
+    table = report.run_table(load(tmp_path))
+    assert math.isnan(table.loc["baseline", "copy_rate"]) and math.isnan(table.loc["baseline", "refinements"])
+    assert report.copy_table(table).index.tolist() == ["feedback"]

@@ -78,7 +78,7 @@ def numbers(frame: pd.DataFrame) -> dict:
 def copy_numbers(frame: pd.DataFrame) -> dict:
     """Feedback's refinements in `frame`, how many were identical to the previous attempt, the copy rate
     (identical / refinements) and the mean kept ratio; None for runs without rounds (other settings)."""
-    if "n_refinements" not in frame:
+    if "n_refinements" not in frame or frame.n_refinements.isna().all():  # (a frame of several runs)
         return {"refinements": None, "identical_refinements": None, "copy_rate": None, "mean_kept": None}
     totals = frame[list(REFINEMENT_COLUMNS)].fillna(0).sum()
     n, identical, kept = int(totals.n_refinements), int(totals.n_identical_refinements), float(totals.kept_total)
