@@ -136,7 +136,8 @@ def test_a_placeholder_answer_is_recorded():
 
 # --- refine formats: one message or the conversation ---------------------------------------------
 def _revise_then_accept():
-    return ScriptedModel("teacher", reply=lambda p: "VERDICT: ACCEPT" if "2 + 12" in p else "VERDICT: REVISE\nMultiply first.")
+    return ScriptedModel("teacher",
+                         reply=lambda p: "VERDICT: ACCEPT" if "2 + 12" in p else "VERDICT: REVISE\nMultiply first.")
 
 
 def test_chat_refine_sends_the_attempt_as_the_students_own_turn():
