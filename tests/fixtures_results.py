@@ -89,7 +89,8 @@ def feedback_record(i: int, rounds: list[tuple[bool, str | None]]) -> dict:
         "feedback", i, rounds[-1][0],
         cost=cost(student=(80 * len(rounds), 81 * len(rounds), 1.0), teacher=(20 * reviews, 21 * reviews, 0.5)),
         rounds=[
-            {"round": r, "response": "..", "answer": "42" if c else "41", "correct": c, "verdict": v,
+            {"round": r, "response": f"attempt {r}: {42 if c else 41}", "answer": "42" if c else "41",
+             "correct": c, "verdict": v,
              "feedback": "check step 2" if v == "revise" else "", "student_generated_tokens": 80,
              "teacher_generated_tokens": 20 if v is not None else 0}
             for r, (c, v) in enumerate(rounds, start=1)

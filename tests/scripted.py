@@ -5,7 +5,7 @@ so a test states outright what the model says. Real-model paths are tested on th
 """
 from __future__ import annotations
 
-from reasoning.models.types import Cost, Generation, Scores
+from reasoning.models.types import Cost, Generation, Scores, as_messages
 
 EOS = 0
 
@@ -18,11 +18,13 @@ class ScriptedModel:
         self.logprob = logprob or (lambda prompt, continuation, i: -0.1)  # log p of continuation[i]
         self.prompts_seen: list[str] = []
 
-    def render_chat(self, user_message):
-        return f"U:{user_message}\nA:"
+    def render_chat(self, messages):
+        """Each turn as "U:" / "A:" / "S:" + its text on a line, then "A:" for the reply: "U:question\nA:"."""
+        turns = "".join(f"{m['role'][0].upper()}:{m['content']}\n" for m in as_messages(messages))
+        return turns + "A:"
 
-    def encode_chat(self, user_message):
-        return self.encode(self.render_chat(user_message))
+    def encode_chat(self, messages):
+        return self.encode(self.render_chat(messages))
 
     def encode(self, text):
         return [ord(c) for c in text]

@@ -192,3 +192,64 @@ def test_notebook_runs_headless_on_the_fixture_runs(root, monkeypatch):
     outputs = execute_notebook(NOTEBOOK, [root / "sweep", root], monkeypatch)
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+# --- single runs and the cost-accuracy plot -------------------------------------------------------
+def test_a_single_run_report_pairs_nothing(root, tmp_path):
+    df = load(root / "sweep" / "0")
+    assert paired.paired_table(df).empty
+    paths = report.write_report(df, load_events(root / "sweep" / "0"), load_events(root / "sweep" / "0",
+                                level="interventions"), tmp_path / "one")
+    assert "paired" not in paths and not (tmp_path / "one" / "paired.csv").exists()
+    assert "## Paired" not in paths["markdown"].read_text()
+    two = report.write_report(load(root / "sweep"), load_events(root / "sweep"),
+                              load_events(root / "sweep", level="interventions"), tmp_path / "two")
+    assert two["paired"].is_file()
+
+
+def _legend(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_a_single_run_plot_names_only_what_it_draws(root):
+    figure = report.plot_cost_accuracy(report.run_table(load(root / "sweep" / "0")))
+    for ax in figure.axes:
+        assert _legend(ax) == []  # no baseline/skyline lines and no one-point front are drawn: none are named
+        assert "baseline" not in ax.get_title() and "skyline" not in ax.get_title()
+        assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    figure = report.plot_cost_accuracy(report.run_table(load(root / "baseline")))
+    assert _legend(figure.axes[0]) == ["baseline (reference)"]
+
+
+@pytest.mark.parametrize("cost, accuracy, front", [
+    ([0, 4, 26.25, 36.75, 201], [0.5, 0.75, 0.5, 0.75, 0.75], [True, True, False, False, False]),
+    ([10, 10], [0.6, 0.6], [True, True]),  # an exact tie: neither beats the other
+    ([10, 20], [0.6, 0.6], [True, False]),  # as accurate at more cost: beaten
+    ([10, 10], [0.6, 0.5], [True, False]),  # less accurate at the same cost: beaten
+    ([10, 20], [0.5, 0.6], [True, True]),  # a trade-off: both
+    ([float("nan"), 5], [0.9, 0.1], [False, True]),  # a missing cost is not on the front
+    ([], [], []),
+])
+def test_pareto_front(cost, accuracy, front):
+    assert report.pareto_front(cost, accuracy) == front
+
+
+def test_the_plot_has_a_panel_per_teacher_cost_with_its_front(root):
+    figure = report.plot_cost_accuracy(report.run_table(load(root)))
+    tokens, passes = figure.axes
+    assert "tokens computed" in tokens.get_xlabel() and "forward passes" in passes.get_xlabel()
+    # Passes per problem: baseline 0 (0.5), speculative 4 (0.75) beat both feedback runs and the skyline.
+    staircase, = [line for line in passes.get_lines() if line.get_label() == "Pareto front"]
+    assert staircase.get_xdata().tolist() == [0, 4] and staircase.get_ydata().tolist() == [0.5, 0.75]
+    assert _legend(passes) == ["baseline (reference)", "skyline (reference)", "Pareto front"]
+
+
+def test_token_argmax_is_marked(tmp_path):
+    from fixtures_results import speculative_record
+    write_run(tmp_path / "skyline", config("skyline"), skyline_records())
+    write_run(tmp_path / "lossless", config("speculative", granularity="token", criterion="argmax"),
+              [speculative_record(i, True, [0.5], 4) for i in range(4)])
+    table = report.run_table(load(tmp_path))
+    assert table.marked.tolist() == ["token/argmax", ""]  # speculative sorts before skyline
+    assert "token/argmax" in _legend(report.plot_cost_accuracy(table).axes[0])

@@ -88,3 +88,63 @@ def test_the_run_table_and_summary_json_give_the_same_numbers(tmp_path):
 def test_an_empty_run():
     summary = summarize([])
     assert (summary["n"], summary["accuracy"], summary["setting"]) == (0, None, None)
+
+
+# --- feedback's copy rate -------------------------------------------------------------------------
+def copy_records():
+    """Problem 0: round 2 copies round 1 (wrong), round 3 changes ("x" -> "xy", kept 2*1/3) and is right.
+    Problem 1: one round. Problem 2: round 2 as recorded by the setting (changed, kept 0.5), right."""
+    def rounds(*entries):
+        return [{"round": r, "verdict": "revise", **e} for r, e in enumerate(entries, start=1)]
+    return [
+        record("feedback", 0, True, rounds=rounds({"response": "x", "correct": False},
+                                                  {"response": "x", "correct": False},
+                                                  {"response": "xy", "correct": True})),
+        record("feedback", 1, True, rounds=rounds({"response": "y", "correct": True})),
+        record("feedback", 2, True, rounds=rounds({"response": "abcd", "correct": False},
+                                                  {"response": "abxy", "correct": True,
+                                                   "identical_to_previous": False, "kept": 0.5})),
+    ]
+
+
+def test_copy_rate_by_hand():
+    summary = summarize(copy_records())
+    assert (summary["refinements"], summary["identical_refinements"]) == (3, 1)
+    assert summary["copy_rate"] == pytest.approx(1 / 3)
+    assert summary["mean_kept"] == pytest.approx((1.0 + 0.667 + 0.5) / 3)
+    assert summarize(baseline_records())["copy_rate"] is None  # no rounds: no copy rate
+    one_round = summarize(copy_records()[1:2])
+    assert (one_round["refinements"], one_round["copy_rate"]) == (0, None)
+
+
+def test_copy_rate_of_the_shipped_feedback_run():
+    """results/runs/gsm8k/2-feedback (records without the copy fields: they come from the round texts)."""
+    from pathlib import Path
+
+    from reasoning.results import read_records
+    path = Path(__file__).resolve().parents[1] / "results/runs/gsm8k/2-feedback/results.jsonl"
+    summary = summarize(read_records(path))
+    assert (summary["refinements"], summary["identical_refinements"]) == (121, 97)
+
+
+def test_the_report_shows_the_summarys_copy_rate_and_counts_only_changed_rounds(tmp_path):
+    from reasoning.results.load import load_events
+    write_run(tmp_path / "fb", config("feedback"), copy_records())
+    table = report.run_table(load(tmp_path))
+    copies = report.copy_table(table)
+    assert copies.loc["feedback"].tolist() == pytest.approx([3, 1, 1 / 3, (1.0 + 0.667 + 0.5) / 3])
+    rounds = load_events(tmp_path, level="rounds")
+    # The copy (problem 0, 1->2, stayed wrong) is left out; the two changed refinements went wrong -> right.
+    assert report.transitions(rounds).loc["feedback"].tolist() == [2, 0, 0, 0]
+    assert report.transitions(rounds, by_round=True).loc[("feedback", "2->3")].tolist() == [1, 0, 0, 0]
+    text = report.render(table, rounds, load_events(tmp_path, level="interventions"))
+    assert "## Feedback: copy rate" in text and "| feedback | 3 | 1 | 0.3333 |" in text
+    assert "(only refinements that changed the text)" in text
+
+
+def test_runs_without_rounds_have_no_copy_rate_beside_a_feedback_run(tmp_path):
+    write_run(tmp_path / "fb", config("feedback"), copy_records())
+    write_run(tmp_path / "baseline", config("baseline"), baseline_records())
+    table = report.run_table(load(tmp_path))
+    assert math.isnan(table.loc["baseline", "copy_rate"]) and math.isnan(table.loc["baseline", "refinements"])
+    assert report.copy_table(table).index.tolist() == ["feedback"]

@@ -10,7 +10,7 @@ import torch
 from reasoning import progress
 from reasoning.models.kv_batch import KVBatch
 from reasoning.models.prefix_cache import PrefixCache
-from reasoning.models.types import Cost, Generation, Scores
+from reasoning.models.types import Conversation, Cost, Generation, Scores, as_messages
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,11 @@ class HFModel:
             log.info("%s: ignoring the checkpoint's generation_config %s; decoding is %s", name, ignored, self.decoding)
 
     # --- text <-> ids -------------------------------------------------------------------------------
-    def render_chat(self, user_message: str) -> str:
-        messages = [{"role": "user", "content": user_message}]
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    def render_chat(self, messages: Conversation) -> str:
+        return self.tokenizer.apply_chat_template(as_messages(messages), add_generation_prompt=True, tokenize=False)
 
-    def encode_chat(self, user_message: str) -> list[int]:
-        return self.encode(self.render_chat(user_message))
+    def encode_chat(self, messages: Conversation) -> list[int]:
+        return self.encode(self.render_chat(messages))
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -5,7 +5,28 @@ Settings never import transformers; they talk to a `LanguageModel` only through 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, Union
+
+from reasoning.errors import ReasoningError
+
+ROLES = ("system", "user", "assistant")
+# A prompt for a chat model: a list of {"role", "content"} turns, or one str (a single user turn).
+Conversation = Union[str, Sequence[dict]]
+
+
+def as_messages(conversation: Conversation) -> list[dict]:
+    """The turns of `conversation`; a str is one user turn, so one-shot prompts need no wrapping.
+
+    It must end with a user turn: the chat template then opens the assistant's reply.
+    """
+    if isinstance(conversation, str):
+        return [{"role": "user", "content": conversation}]
+    messages = [{"role": m["role"], "content": m["content"]} for m in conversation]
+    if any(m["role"] not in ROLES for m in messages) or not messages or messages[-1]["role"] != "user":
+        roles = [m["role"] for m in messages]
+        raise ReasoningError(f"a chat prompt's turns were {roles}; use roles among {', '.join(ROLES)}, "
+                             "ending with a user turn")
+    return messages
 
 
 @dataclass
@@ -70,10 +91,11 @@ class LanguageModel(Protocol):
     name: str
     eos_ids: frozenset[int]
 
-    def encode_chat(self, user_message: str) -> list[int]:
-        """The model's chat template around one user turn, ending where the assistant's reply starts."""
+    def encode_chat(self, messages: Conversation) -> list[int]:
+        """The model's chat template around the turns of `messages` (see `as_messages`; a str is one
+        user turn), ending where the assistant's next reply starts."""
 
-    def render_chat(self, user_message: str) -> str:
+    def render_chat(self, messages: Conversation) -> str:
         """The same prompt as text, exactly as sent (recorded in traces)."""
 
     def encode(self, text: str) -> list[int]: ...

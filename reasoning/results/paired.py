@@ -44,9 +44,10 @@ def reference_run(df: pd.DataFrame) -> str:
 
 
 def paired_table(df: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
-    """Per run, on the problems every run has: accuracy and the discordant counts against `reference`."""
+    """Per run, on the problems every run has: accuracy and the discordant counts against `reference`;
+    empty for fewer than two runs."""
     columns = ["n_common", "accuracy", "reference", "only_this_right", "only_reference_right", "mcnemar_p"]
-    if df.empty:
+    if df.empty or df.run.nunique() < 2:  # one run has nothing to be paired with but itself
         return pd.DataFrame(columns=["run", *columns]).set_index("run")
     reference = reference or reference_run(df)
     common = common_problems(df)

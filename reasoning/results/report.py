@@ -1,10 +1,12 @@
 """The report: pure functions from `load` / `load_events` frames to tables and figures, and `write_report`.
 
-`run_table(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval and cost per
-problem. `transitions` and `accept_rates` read feedback rounds; `position_histogram` reads speculative
-interventions. `plot_cost_accuracy` puts every run on one plane of accuracy against the tokens the
-teacher computed per problem (the honest compute cost; generated tokens stay a column), baseline
-and skyline drawn as the floor and ceiling the other settings should sit between.
+`run_table(df)` gives one row per run (shards merged): accuracy with a Wilson 95% interval, cost per
+problem and feedback's copy rate (`copy_table`). `transitions` (over the refinements that changed the
+text) and `accept_rates` read feedback rounds; `position_histogram` reads speculative
+interventions. `plot_cost_accuracy` puts every run on two planes of accuracy against teacher cost per
+problem: the tokens the teacher computed (the honest compute cost; generated tokens stay a column) and
+its forward passes, each with its Pareto front (`pareto_front`), baseline and skyline drawn as the floor
+and ceiling the other settings should sit between and token/argmax (the teacher's own text) marked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from reasoning.results.paired import paired_table
 from reasoning.results.summary import numbers
+from reasoning.settings import copying
 from reasoning.settings.verdict import ACCEPT, UNPARSEABLE
 
 Z95 = 1.959963984540054
@@ -35,7 +38,15 @@ PER_PROBLEM = {
     "student_generated_tokens": ("student", "generated_tokens"),
 }
 COUNTS = ("rounds", "interventions")  # per-problem means from summary.numbers
+COPIES = ("refinements", "identical_refinements", "copy_rate", "mean_kept")  # feedback's, from summary.numbers
 COST_AXIS = "teacher_computed_tokens"
+# The plot's panels: cost column -> axis label.
+COST_AXES = {
+    "teacher_computed_tokens": "teacher tokens computed per problem (prefix-cache hits excluded)",
+    "teacher_forward_passes": "teacher forward passes per problem",
+}
+# Configs marked on the plot: (setting.granularity, setting.criterion) -> label.
+MARKED = {("token", "argmax"): "token/argmax"}
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -57,13 +68,17 @@ def run_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def transitions(rounds: pd.DataFrame, by_round: bool = False) -> pd.DataFrame:
-    """Counts of each round-to-next-round change in correctness, per run (and per step if `by_round`)."""
+    """Counts of each round-to-next-round change in correctness, per run (and per step if `by_round`).
+
+    Only refinements that changed the text count: a verbatim copy keeps its answer by construction and
+    says nothing about what the feedback did (the copy rate counts those).
+    """
     keys = ["run", "step"] if by_round else ["run"]
     if rounds.empty:
         return pd.DataFrame(columns=[*keys, *TRANSITIONS]).set_index(keys)
-    ordered = rounds.sort_values(["run", "run_dir", "id", "round"])
+    ordered = rounds.sort_values(["run", "run_dir", "id", "round"]).reset_index(drop=True)
     before = ordered.groupby(["run_dir", "id"]).correct.shift()
-    pairs = ordered.assign(before=before).dropna(subset=["before"])
+    pairs = ordered.assign(before=before)[_changed_text(ordered)].dropna(subset=["before"])
     kind = [_transition(bool(b), bool(a)) for b, a in zip(pairs.before, pairs.correct)]
     pairs = pairs.assign(kind=kind, step=[f"{r - 1}->{r}" for r in pairs["round"]])
     counts = pd.DataFrame(
@@ -71,6 +86,15 @@ def transitions(rounds: pd.DataFrame, by_round: bool = False) -> pd.DataFrame:
     if not by_round:  # runs whose problems all stopped after one round still get a (zero) row
         counts = counts.reindex(pd.Index(rounds.run.unique(), name="run"))
     return counts.fillna(0).astype(int)
+
+
+def copy_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per feedback run: refinements, how many were verbatim copies of the previous attempt, the copy rate
+    and the mean kept ratio (difflib), as `summary.numbers` counts them."""
+    shown = summary[summary.refinements.notna()]
+    return pd.DataFrame({
+        "refinements": shown.refinements.astype(int), "identical to previous": shown.identical_refinements.astype(int),
+        "copy rate": shown.copy_rate, "mean kept ratio": shown.mean_kept}, index=shown.index)
 
 
 def accept_rates(rounds: pd.DataFrame) -> pd.DataFrame:
@@ -141,27 +165,56 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plot_cost_accuracy(summary: pd.DataFrame, ax=None):
-    """Accuracy (with 95% CI) against the tokens the teacher computed per problem, one labelled point per run."""
+def pareto_front(cost, accuracy) -> list[bool]:
+    """Which runs are on the front: no other run is at least as accurate at no more cost and better on one.
+
+    Runs that tie on both are all on it (neither beats the other); a run with a missing value is not.
+    """
+    points = list(zip(cost, accuracy))
+
+    def beaten(c, a) -> bool:
+        return any(c2 <= c and a2 >= a and (c2 < c or a2 > a) for c2, a2 in points)
+
+    return [not (math.isnan(c) or math.isnan(a) or beaten(c, a)) for c, a in points]
+
+
+def plot_cost_accuracy(summary: pd.DataFrame, axes=None):
+    """Accuracy (with 95% CI) against each teacher cost of `COST_AXES`, one labelled point per run, the
+    Pareto front as a staircase; the legend names only what is drawn."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+    if axes is None:
+        _, axes = plt.subplots(1, len(COST_AXES), figsize=(6.5 * len(COST_AXES), 4.5), squeeze=False)
+        axes = axes[0]
+    for ax, (column, label) in zip(axes, COST_AXES.items()):
+        _plot_panel(ax, summary, column, label)
+    return axes[0].figure
+
+
+def _plot_panel(ax, summary: pd.DataFrame, column: str, label: str) -> None:
     for run, row in summary.iterrows():
         err = [[max(0.0, row.accuracy - row.accuracy_low)], [max(0.0, row.accuracy_high - row.accuracy)]]  # float dust
         reference = row.setting in REFERENCES
+        marked = row.get("marked") or ""
         colour = COLOURS.get(row.setting)  # runs of one setting share a colour
-        points = ax.errorbar(row[COST_AXIS], row.accuracy, yerr=err, fmt="s" if reference else "o",
-                             color=colour, capsize=3)
+        points = ax.errorbar(row[column], row.accuracy, yerr=err, fmt="*" if marked else "s" if reference else "o",
+                             markersize=11 if marked else 6, color=colour, capsize=3, label=marked or None)
         if reference:
-            ax.axhline(row.accuracy, ls="--", lw=1, color=points[0].get_color())
-        ax.annotate(run, (row[COST_AXIS], row.accuracy), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
-    ax.set_xlabel("teacher tokens computed per problem (forward-pass tokens, prefix-cache hits excluded)")
+            ax.axhline(row.accuracy, ls="--", lw=1, color=points[0].get_color(), label=f"{row.setting} (reference)")
+        ax.annotate(run, (row[column], row.accuracy), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    on_front = summary[pareto_front(summary[column].astype(float), summary.accuracy.astype(float))]
+    if len(on_front) > 1:  # one point is no line: not drawn, not in the legend
+        front = on_front.sort_values([column, "accuracy"])
+        ax.step(front[column], front.accuracy, where="post", color="tab:green", alpha=0.6, lw=1.5,
+                label="Pareto front")
+    ax.set_xlabel(label)
     ax.set_ylabel("accuracy (95% Wilson CI)")
-    ax.set_title("accuracy against teacher cost (dashed: baseline and skyline)")
+    ax.set_title(f"accuracy against {label.split(' (')[0]}")
     ax.grid(alpha=0.3)
-    return ax.figure
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        unique = dict(zip(labels, handles))  # one entry per label (two skyline runs draw two lines)
+        ax.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
 
 
 def plot_positions(interventions: pd.DataFrame, bins: int = 10, ax=None):
@@ -183,10 +236,13 @@ def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFr
     """The whole report as Markdown text: the run table, the same-problems comparison when there are
     several runs, then feedback and speculative sections if any."""
     parts = ["## Runs", markdown_table(display_table(summary))]
-    if paired is not None and len(paired) > 1:
+    if paired is not None and not paired.empty:
         parts += _paired_section(summary, paired)
     if not rounds.empty:
-        parts += ["## Feedback: round-to-round changes in correctness", markdown_table(transitions(rounds)),
+        parts += ["## Feedback: copy rate (refinements identical to the previous attempt)",
+                  markdown_table(copy_table(summary)),
+                  "## Feedback: round-to-round changes in correctness (only refinements that changed the text)",
+                  markdown_table(transitions(rounds)),
                   "## Feedback: teacher accept rate by the round's correctness", markdown_table(accept_rates(rounds))]
     if not interventions.empty:
         parts += ["## Speculative: intervention positions (fraction of the response)",
@@ -216,17 +272,19 @@ def _paired_section(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
 
 
 def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path) -> dict[str, Path]:
-    """Write report.md, report.csv, paired.csv, cost_accuracy.png (+ feedback / speculative tables and plot)."""
+    """Write report.md, report.csv, cost_accuracy.png, paired.csv (two runs or more) and the feedback /
+    speculative tables and plot where there are such runs."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary, paired = run_table(df), paired_table(df)
-    paths = {"markdown": out / "report.md", "csv": out / "report.csv", "paired": out / "paired.csv",
-             "plot": out / "cost_accuracy.png"}
+    paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "cost_accuracy.png"}
     paths["markdown"].write_text(render(summary, rounds, interventions, paired))
     summary.to_csv(paths["csv"])
-    paired.to_csv(paths["paired"])
+    if not paired.empty:  # a single run is paired with nothing
+        paths["paired"] = out / "paired.csv"
+        paired.to_csv(paths["paired"])
     _save(plot_cost_accuracy(summary), paths["plot"], plt)
     if not rounds.empty:
         paths["transitions"] = out / "feedback_transitions.csv"
@@ -243,8 +301,8 @@ def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataF
 
 def _summary_columns() -> list[str]:
     acc = ["accuracy", "accuracy_low", "accuracy_high", "strict_accuracy", "strict_accuracy_low", "strict_accuracy_high"]
-    return ["run", "setting", "n", *acc, *PER_PROBLEM, "seconds", *COUNTS, "grader_timeouts", "placeholders",
-            "run_dirs"]
+    return ["run", "setting", "n", *acc, *PER_PROBLEM, "seconds", *COUNTS, *COPIES, "grader_timeouts",
+            "placeholders", "marked", "run_dirs"]
 
 
 def _summary_row(run: str, g: pd.DataFrame) -> dict:
@@ -257,10 +315,26 @@ def _summary_row(run: str, g: pd.DataFrame) -> dict:
         **dict(zip(("strict_accuracy_low", "strict_accuracy_high"), wilson(nums["strict_correct"], n))),
         **{column: per_problem[role][metric] for column, (role, metric) in PER_PROBLEM.items()},
         "seconds": sum(cost["seconds"] for cost in per_problem.values()),
-        **{count: math.nan if nums[count] is None else nums[count] for count in COUNTS},
+        **{count: math.nan if nums[count] is None else nums[count] for count in (*COUNTS, *COPIES)},
         "grader_timeouts": nums["grader_timeouts"], "placeholders": nums["placeholders"],
-        "run_dirs": ";".join(sorted(g.run_dir.unique())),
+        "marked": _marked(g), "run_dirs": ";".join(sorted(g.run_dir.unique())),
     }
+
+
+def _marked(g: pd.DataFrame) -> str:
+    """The plot's mark for a run whose config is in `MARKED` (token/argmax), else ""."""
+    knobs = tuple(g[c].iloc[0] if c in g else None for c in ("setting.granularity", "setting.criterion"))
+    return MARKED.get(knobs, "")
+
+
+def _changed_text(ordered: pd.DataFrame) -> pd.Series:
+    """Per round (rows ordered by problem and round): False where it is a verbatim copy of the one before."""
+    changed = pd.Series(True, index=ordered.index)
+    for _, problem in ordered.groupby(["run_dir", "id"], sort=False):
+        if len(problem) > 1:
+            marks = copying.refinements(problem.to_dict("records"))
+            changed[problem.index[1:]] = [not m["identical_to_previous"] for m in marks]
+    return changed
 
 
 def _transition(before: bool, after: bool) -> str:

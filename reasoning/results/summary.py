@@ -1,7 +1,9 @@
 """The numbers of a set of problem records, computed in this one place.
 
 `numbers(frame)` gives n, accuracy, strict accuracy, grader timeouts, placeholder answers, rounds and
-interventions per problem, and each role's cost in total and per problem. summary.json
+interventions per problem, feedback's copy rate (`settings/copying.py`: the share of refinements that
+are verbatim copies of the previous attempt, and the mean kept ratio), and each role's cost in total
+and per problem. summary.json
 (`summarize(records)`, the runner and collect) and the report's run table (one call per run) both
 use it; `flat_record` makes the frame's rows, and `load` builds its rows with it too.
 """
@@ -9,11 +11,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reasoning.settings import copying
+
 ROLES = ("student", "teacher")
 COST_METRICS = ("prompt_tokens", "generated_tokens", "forward_passes", "seconds", "cached_tokens", "computed_tokens")
 # Record fields holding lists or dicts; everything else in a record is a scalar column.
 NESTED = ("cost", "trace", "rounds", "interventions")
 COUNTED = {"rounds": "n_rounds", "interventions": "n_interventions"}  # record list -> per-problem count column
+# Per-problem sums over feedback's refinements (rounds r > 1), from which numbers() gives the copy rate.
+REFINEMENT_COLUMNS = ("n_refinements", "n_identical_refinements", "kept_total")
 
 
 def flat_record(record: dict) -> dict:
@@ -21,7 +27,16 @@ def flat_record(record: dict) -> dict:
     row = {k: v for k, v in record.items() if k not in NESTED}
     row.update(cost_columns(record.get("cost")))
     row.update({column: len(record[field] or []) for field, column in COUNTED.items() if field in record})
+    if "rounds" in record:
+        row.update(refinement_columns(record["rounds"] or []))
     return row
+
+
+def refinement_columns(rounds: list[dict]) -> dict:
+    """One problem's refinements: how many, how many were verbatim copies, the sum of their kept ratios."""
+    marks = copying.refinements(rounds)
+    return dict(zip(REFINEMENT_COLUMNS, (len(marks), sum(m["identical_to_previous"] for m in marks),
+                                         sum(m["kept"] for m in marks))))
 
 
 def cost_columns(cost: dict | None) -> dict:
@@ -54,9 +69,21 @@ def numbers(frame: pd.DataFrame) -> dict:
         "grader_timeouts": _count(frame, "timed_out"),  # a timeout is graded wrong: say how many there were
         "placeholders": _count(frame, "placeholder"),
         "rounds": _mean(frame, "n_rounds"), "interventions": _mean(frame, "n_interventions"),
+        **copy_numbers(frame),
         "cost": totals,
         "cost_per_problem": {role: {m: v / n if n else None for m, v in t.items()} for role, t in totals.items()},
     }
+
+
+def copy_numbers(frame: pd.DataFrame) -> dict:
+    """Feedback's refinements in `frame`, how many were identical to the previous attempt, the copy rate
+    (identical / refinements) and the mean kept ratio; None for runs without rounds (other settings)."""
+    if "n_refinements" not in frame or frame.n_refinements.isna().all():  # (a frame of several runs)
+        return {"refinements": None, "identical_refinements": None, "copy_rate": None, "mean_kept": None}
+    totals = frame[list(REFINEMENT_COLUMNS)].fillna(0).sum()
+    n, identical, kept = int(totals.n_refinements), int(totals.n_identical_refinements), float(totals.kept_total)
+    return {"refinements": n, "identical_refinements": identical,
+            "copy_rate": identical / n if n else None, "mean_kept": kept / n if n else None}
 
 
 def summarize(records: list[dict]) -> dict:
