@@ -69,6 +69,7 @@ class LanguageModel(Protocol):
 
     name: str
     eos_ids: frozenset[int]
+    decoding: dict  # the decoding knobs generate follows (do_sample, temperature, top_p, repetition_penalty)
 
     def encode_chat(self, user_message: str) -> list[int]:
         """The model's chat template around one user turn, ending where the assistant's reply starts."""
