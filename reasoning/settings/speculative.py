@@ -53,6 +53,11 @@ class DraftLength:
         return min(length * 2, self.largest) if fully_accepted else max(length // 2, self.smallest)
 
 
+def unescaped(text: str) -> str:
+    """A `\\n` typed on the command line (Hydra keeps the backslash) is a newline, as in the YAML's "\\n"."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
 @dataclass
 class _State:
     """One problem's progress: its prompt ids, the accepted response ids so far, its latest draft."""
@@ -92,7 +97,7 @@ class Speculative:
                      prompt=prompt, judge_prompt=judge_prompt, score_prompt=score_prompt)
         check_arguments(Speculative, "setting", knobs)
         self.student, self.teacher = student, teacher
-        self.granularity, self.criterion, self.step_delimiter = granularity, criterion, step_delimiter
+        self.granularity, self.criterion, self.step_delimiter = granularity, criterion, unescaped(step_delimiter)
         self.chunk_tokens, self.max_step_tokens = chunk_tokens, max_step_tokens
         self.max_interventions, self.draft_policy = max_interventions, DraftLength(draft_tokens, granularity)
         self.max_new_tokens, self.prompt = max_new_tokens, prompt
@@ -106,7 +111,7 @@ class Speculative:
         rule = getattr(VERIFIERS.get(knobs["criterion"]), "check_knobs", None)
         if rule is not None:
             rule(knobs)
-        if knobs["granularity"] == "step" and not knobs["step_delimiter"]:
+        if knobs["granularity"] == "step" and not unescaped(knobs["step_delimiter"]):
             raise ReasoningError("setting.step_delimiter is empty, so every token would be a step; "
                                  "use \"\\n\" (a line) or \"\\n\\n\" (a blank line), or granularity=token")
 
