@@ -172,8 +172,12 @@ class Speculative:
                       rejected_unit=None if rejection is None else rejection.index,
                       score=None if rejection is None else rejection.score,
                       unit_scores=[round(x, 4) for x in verdict.unit_scores])
-        if verdict.unit_agrees is not None:
+        if verdict.unit_agrees is not None:  # argmax, logprob: the label calibrate_threshold.py reads
             fields["unit_agrees"] = verdict.unit_agrees
+        else:  # judge, score: where each checked unit's text lies, to label it from a token/argmax run's text
+            ends = [end for _, end in state.draft.units[: len(verdict.unit_scores)]]
+            fields["solution_chars"] = len(self.student.decode(state.accepted))
+            fields["unit_ends"] = [len(self.student.decode(state.draft.ids[:end])) for end in ends]
         return fields
 
     def _take_free_token(self, state, verdict):
