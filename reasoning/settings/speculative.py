@@ -90,11 +90,7 @@ class Speculative:
                  prompt: Annotated[str, Prompt("question")] = "student_answer",
                  judge_prompt: Annotated[str, Prompt("question", "solution", "step")] = "teacher_judge",
                  score_prompt: Annotated[str, Prompt("question", "solution", "step")] = "teacher_score"):
-        knobs = dict(granularity=granularity, criterion=criterion, threshold=threshold, aggregate=aggregate,
-                     judge_threshold=judge_threshold, score_threshold=score_threshold, score_mode=score_mode,
-                     step_delimiter=step_delimiter, chunk_tokens=chunk_tokens, max_step_tokens=max_step_tokens,
-                     max_interventions=max_interventions, draft_tokens=draft_tokens, max_new_tokens=max_new_tokens,
-                     prompt=prompt, judge_prompt=judge_prompt, score_prompt=score_prompt)
+        knobs = {name: value for name, value in locals().items() if name not in ("self", "student", "teacher")}
         check_arguments(Speculative, "setting", knobs)
         self.student, self.teacher = student, teacher
         self.granularity, self.criterion, self.step_delimiter = granularity, criterion, unescaped(step_delimiter)
