@@ -293,3 +293,17 @@ def test_blank_line_steps_keep_single_newlines_inside_and_the_correction_stops_a
     assert intervention["rejected"] == DELIMITED[1]
     assert intervention["correction"] == "Step 2: 12 + 3 = 15\nfixed\n\n"
     assert trace.response == DELIMITED[0] + "Step 2: 12 + 3 = 15\nfixed\n\ndone"
+
+
+def test_judge_verify_events_say_where_each_checked_unit_lies_in_the_text():
+    """What calibrate_threshold.py needs to label judge/score units from a token/argmax run's text."""
+    student = ScriptedModel("student", reply=lambda prompt: "done\nok" if "fixed" in prompt else "".join(STEPS))
+    asked_step2 = lambda prompt: '("Step 2: 12 + 3 = 14")' in prompt  # noqa: E731
+    teacher = ScriptedModel("teacher", reply=lambda prompt: "Step 2: fixed\n",
+                            logprob=lambda prompt, cont, i: -0.1 if cont.startswith("N") == asked_step2(prompt) else -4.0)
+    trace, = Speculative(student, teacher, granularity="step", criterion="judge", draft_tokens="rest").solve([PROBLEM])
+    first, second = [e for e in trace.events if e["event"] == "verify"]
+    assert first["solution_chars"] == 0 and first["unit_ends"] == [len(STEPS[0]), len(STEPS[0] + STEPS[1])]
+    assert "unit_agrees" not in first and first["rejected_unit"] == 1
+    assert second["solution_chars"] == len(STEPS[0] + "Step 2: fixed\n") and second["unit_ends"] == [5, 7]
+    assert trace.response[: second["solution_chars"]] + "done\nok" == trace.response
