@@ -27,6 +27,7 @@ from reasoning.results.writer import first_of_each, read_records  # noqa: E402
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 REJECT_RATES = (0.02, 0.05, 0.1, 0.2)
+KNOBS = ("criterion", "granularity", "aggregate", "score_mode")  # named in each run's heading
 
 
 @dataclass
@@ -84,8 +85,7 @@ def units_of_problem(events: list[dict], response: str, reference: str | None) -
 
 
 def describe(label: str, config: dict, units: list[Unit], reject_rates) -> str:
-    knobs = ", ".join(f"{k}={config.get('setting.' + k)}" for k in ("criterion", "granularity", "aggregate", "score_mode")
-                      if config.get("setting." + k) is not None)
+    knobs = ", ".join(f"{k}={config['setting.' + k]}" for k in KNOBS if config.get("setting." + k) is not None)
     agree = [u.score for u in units if u.agrees is True]
     disagree = [u.score for u in units if u.agrees is False]
     lines = [f"{label} ({knobs}): {len(units)} units scored, {len(agree) + len(disagree)} labelled "

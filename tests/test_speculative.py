@@ -209,7 +209,8 @@ def test_max_interventions_is_the_most_corrections_a_problem_gets(tiny_student, 
         alone = Speculative(tiny_student, tiny_teacher, granularity="token", criterion="argmax", max_interventions=0,
                             max_new_tokens=24).solve(problems[:2])
         from reasoning.settings.baseline import Baseline
-        assert [t.response for t in alone] == [t.response for t in Baseline(tiny_student, max_new_tokens=24).solve(problems[:2])]
+        baseline = Baseline(tiny_student, max_new_tokens=24).solve(problems[:2])
+        assert [t.response for t in alone] == [t.response for t in baseline]
         assert all("teacher" not in t.cost and not any(e["event"] == "verify" for e in t.events) for t in alone)
 
 

@@ -66,7 +66,8 @@ def test_score_rejects_the_first_step_rated_below_the_threshold_and_asks_one_row
 def test_score_accepts_a_step_scored_exactly_at_the_threshold():
     teacher = ScriptedModel("teacher", logprob=digits_for({"Step": 7, "answer": 7}))
     student = ScriptedModel("student")
-    verdict, = ScoreVerifier(teacher, student.decode, "teacher_score", 7, "greedy", "step")([draft_of(student, "".join(STEPS))])
+    verifier = ScoreVerifier(teacher, student.decode, "teacher_score", 7, "greedy", "step")
+    verdict, = verifier([draft_of(student, "".join(STEPS))])
     assert verdict.rejection is None and verdict.unit_scores == [7.0, 7.0, 7.0]
 
 
