@@ -14,6 +14,7 @@ class ScriptedModel:
     def __init__(self, name="scripted", reply=None, logprob=None):
         self.name = name
         self.eos_ids = frozenset({EOS})
+        self.decoding = dict(do_sample=False, temperature=1.0, top_p=1.0, repetition_penalty=1.0)
         self.reply = reply or (lambda prompt: "")
         self.logprob = logprob or (lambda prompt, continuation, i: -0.1)  # log p of continuation[i]
         self.prompts_seen: list[str] = []

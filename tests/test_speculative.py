@@ -184,3 +184,127 @@ def test_feedback_reports_its_rounds_too(tiny_student, tiny_teacher, problems):
         Feedback(tiny_student, tiny_teacher, max_rounds=2, max_new_tokens=6, review_max_new_tokens=6).solve(problems[:2])
     assert lines[0].startswith("feedback round 1: ") and "/2 problems active" in lines[0]
     assert lines[-1].startswith("feedback round") and " 0/2 problems active" in lines[-1]
+
+
+# --- issue 16: bugs, knob rules, score criterion, step delimiter ------------------------------------
+def test_a_token_the_teacher_doubts_but_would_write_itself_is_confirmed_not_an_intervention(tiny_teacher, problems):
+    """The teacher as its own student: every drafted token is its greedy token, so a low log-prob
+    rejection is always corrected to the same token: a confirm, never an intervention (bug 1)."""
+    spec = Speculative(tiny_teacher, tiny_teacher, granularity="token", criterion="logprob", threshold=-0.8,
+                       max_new_tokens=16)
+    traces = spec.solve(problems[:2])
+    assert all(t.extra["interventions"] == [] for t in traces)
+    assert all(any(e["event"] == "confirm" for e in t.events) for t in traces)  # rejections did happen
+    assert [t.response for t in traces] == skyline_texts(tiny_teacher, problems[:2], 16)
+
+
+@pytest.mark.parametrize("limit", [0, 1])
+def test_max_interventions_is_the_most_corrections_a_problem_gets(tiny_student, tiny_teacher, problems, limit):
+    """0: the student is never corrected (bug 2: it used to get one); 1: exactly one."""
+    spec = Speculative(tiny_student, tiny_teacher, granularity="token", criterion="argmax", draft_tokens=4,
+                       max_interventions=limit, max_new_tokens=24)
+    for trace in spec.solve(problems[:3]):
+        assert len(trace.extra["interventions"]) == limit and trace.extra["hit_intervention_limit"]
+    if limit == 0:
+        alone = Speculative(tiny_student, tiny_teacher, granularity="token", criterion="argmax", max_interventions=0,
+                            max_new_tokens=24).solve(problems[:2])
+        from reasoning.settings.baseline import Baseline
+        baseline = Baseline(tiny_student, max_new_tokens=24).solve(problems[:2])
+        assert [t.response for t in alone] == [t.response for t in baseline]
+        assert all("teacher" not in t.cost and not any(e["event"] == "verify" for e in t.events) for t in alone)
+
+
+@pytest.mark.parametrize("knobs, message", [
+    (dict(criterion="judge", granularity="token"), "setting.criterion=judge .*use setting.granularity=step or chunk"),
+    (dict(criterion="score", granularity="token"), "setting.criterion=score .*use setting.granularity=step or chunk"),
+    (dict(criterion="logprob", threshold=0.5), r"setting.threshold=0.5 .*never above 0.*setting.threshold=-0.5"),
+    (dict(criterion="score", score_threshold=12), "setting.score_threshold=12 .*<= 9"),
+    (dict(criterion="score", score_threshold=-1), "setting.score_threshold=-1 .*>= 0"),
+    (dict(step_delimiter=""), "setting.step_delimiter is empty"),
+    (dict(criterion="score", score_mode="mean"), "setting.score_mode=mean"),
+    (dict(score_prompt="teacher_judge"), None),  # the judge's template has every field a score prompt needs
+])
+def test_contradicting_knobs_are_refused_in_one_line_before_anything_loads(knobs, message):
+    from reasoning.validate import check_arguments
+
+    if message is None:
+        check_arguments(Speculative, "setting", knobs)
+        return
+    with pytest.raises(ReasoningError, match=message) as refused:
+        check_arguments(Speculative, "setting", knobs)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("knobs", [
+    dict(granularity="step", chunk_tokens=4),  # chunk_tokens unused at step granularity: harmless
+    dict(criterion="argmax", threshold=0.5),  # the threshold is not read by argmax
+    dict(criterion="logprob", threshold=0.0, granularity="token"),
+    dict(granularity="token", step_delimiter=""),
+    dict(criterion="score", score_threshold=0, score_mode="expected"),
+])
+def test_harmless_knob_combinations_pass(knobs):
+    from reasoning.validate import check_arguments
+
+    check_arguments(Speculative, "setting", knobs)
+
+
+def test_the_cli_refuses_judge_on_tokens_before_loading_a_model(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "reasoning", "setting=speculative", "setting.criterion=judge",
+                           "setting.granularity=token", "student=tiny", "teacher=tiny-teacher",
+                           f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "setting.criterion=judge" in lines[0] and "granularity=step" in lines[0]
+    assert not (run_dir / "results.jsonl").exists() and not (run_dir / "config.yaml").exists()
+
+
+def test_criterion_score_runs_on_tiny_models_and_records_scores_on_the_digit_scale(tiny_student, tiny_teacher,
+                                                                                   problems):
+    for mode in ("greedy", "expected"):
+        spec = Speculative(tiny_student, tiny_teacher, granularity="chunk", criterion="score", score_mode=mode,
+                           chunk_tokens=4, max_interventions=2, max_new_tokens=12)
+        for trace in spec.solve(problems[:2]):
+            scores = [x for e in trace.events if e["event"] == "verify" for x in e["unit_scores"]]
+            assert scores and all(0 <= x <= 9 for x in scores)
+            assert mode == "expected" or all(float(x).is_integer() for x in scores)
+            assert trace.cost["teacher"].forward_passes >= 1 and len(trace.extra["interventions"]) <= 2
+
+
+DELIMITED = ["Step 1: 3 * 4 = 12\nso twelve\n\n", "Step 2: 12 + 3 = 14\n\n", "The answer is 14."]
+
+
+def test_blank_line_steps_keep_single_newlines_inside_and_the_correction_stops_at_a_blank_line():
+    student = ScriptedModel("student", reply=lambda prompt: "".join(DELIMITED) if "fixed" not in prompt else "done")
+    at = len(DELIMITED[0]) + DELIMITED[1].index("14")
+    teacher = ScriptedModel("teacher", reply=lambda prompt: "Step 2: 12 + 3 = 15\nfixed\n\nnot this",
+                            logprob=step_scorer(at))
+    trace, = Speculative(student, teacher, granularity="step", criterion="logprob", aggregate="min",
+                         step_delimiter="\\n\\n", draft_tokens="rest").solve([PROBLEM])  # as typed on a command line
+    first = next(e for e in trace.events if e["event"] == "verify")
+    assert first["units"] == 3 and first["rejected_unit"] == 1
+    intervention, = trace.extra["interventions"]
+    assert intervention["rejected"] == DELIMITED[1]
+    assert intervention["correction"] == "Step 2: 12 + 3 = 15\nfixed\n\n"
+    assert trace.response == DELIMITED[0] + "Step 2: 12 + 3 = 15\nfixed\n\ndone"
+
+
+def test_judge_verify_events_say_where_each_checked_unit_lies_in_the_text():
+    """What calibrate_threshold.py needs to label judge/score units from a token/argmax run's text."""
+    student = ScriptedModel("student", reply=lambda prompt: "done\nok" if "fixed" in prompt else "".join(STEPS))
+    asked_step2 = lambda prompt: '("Step 2: 12 + 3 = 14")' in prompt  # noqa: E731
+    teacher = ScriptedModel("teacher", reply=lambda prompt: "Step 2: fixed\n",
+                            logprob=lambda prompt, cont, i: -0.1 if cont.startswith("N") == asked_step2(prompt) else -4.0)
+    trace, = Speculative(student, teacher, granularity="step", criterion="judge", draft_tokens="rest").solve([PROBLEM])
+    first, second = [e for e in trace.events if e["event"] == "verify"]
+    assert first["solution_chars"] == 0 and first["unit_ends"] == [len(STEPS[0]), len(STEPS[0] + STEPS[1])]
+    assert "unit_agrees" not in first and first["rejected_unit"] == 1
+    assert second["solution_chars"] == len(STEPS[0] + "Step 2: fixed\n") and second["unit_ends"] == [5, 7]
+    assert trace.response[: second["solution_chars"]] + "done\nok" == trace.response

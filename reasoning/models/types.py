@@ -90,6 +90,7 @@ class LanguageModel(Protocol):
 
     name: str
     eos_ids: frozenset[int]
+    decoding: dict  # the decoding knobs generate follows (do_sample, temperature, top_p, repetition_penalty)
 
     def encode_chat(self, messages: Conversation) -> list[int]:
         """The model's chat template around the turns of `messages` (see `as_messages`; a str is one

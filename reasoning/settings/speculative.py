@@ -19,7 +19,7 @@ from reasoning.errors import ReasoningError
 from reasoning.models.types import Cost, LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace
-from reasoning.settings.verify import check_by_judge, check_by_likelihood, split_units
+from reasoning.settings.verify import VERIFIERS, Draft, build, split_units
 from reasoning.validate import Count, Prompt, Range, check_arguments
 
 
@@ -53,14 +53,20 @@ class DraftLength:
         return min(length * 2, self.largest) if fully_accepted else max(length // 2, self.smallest)
 
 
+def unescaped(text: str) -> str:
+    """A `\\n` typed on the command line (Hydra keeps the backslash) is a newline, as in the YAML's "\\n"."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
 @dataclass
 class _State:
-    """One problem's progress: its prompt ids, the accepted response ids so far, its next draft length."""
+    """One problem's progress: its prompt ids, the accepted response ids so far, its latest draft."""
 
     trace: Trace
     prompt: list[int]
     draft_length: int | None
     accepted: list[int] = field(default_factory=list)
+    draft: Draft | None = None  # the student's latest draft, not yet accepted
     done: bool = False
     unchecked: bool = False  # out of interventions: the student writes the rest alone
 
@@ -74,28 +80,36 @@ class Speculative:
 
     def __init__(self, student: LanguageModel, teacher: LanguageModel,
                  granularity: Literal["token", "step", "chunk"] = "step",
-                 criterion: Literal["argmax", "logprob", "judge"] = "logprob", threshold: float = -0.8,
+                 criterion: Literal["argmax", "logprob", "judge", "score"] = "logprob", threshold: float = -0.8,
                  aggregate: Literal["mean", "min"] = "mean", judge_threshold: float = 0.0,
+                 score_threshold: Annotated[float, Range(min=0, max=9)] = 7,
+                 score_mode: Literal["greedy", "expected"] = "greedy", step_delimiter: str = "\n",
                  chunk_tokens: Count = 16, max_step_tokens: Count = 64,
                  max_interventions: Annotated[int, Range(min=0)] | None = None,
                  draft_tokens: Count | Literal["auto", "rest", "adaptive"] = "auto", max_new_tokens: Count = 512,
                  prompt: Annotated[str, Prompt("question")] = "student_answer",
-                 judge_prompt: Annotated[str, Prompt("question", "solution", "step")] = "teacher_judge"):
-        check_arguments(Speculative, "setting", dict(
-            granularity=granularity, criterion=criterion, aggregate=aggregate, chunk_tokens=chunk_tokens,
-            max_step_tokens=max_step_tokens, max_new_tokens=max_new_tokens, max_interventions=max_interventions,
-            prompt=prompt, judge_prompt=judge_prompt))
-        if criterion == "judge" and granularity == "token":
-            raise ReasoningError("setting.criterion=judge asks about whole units; use granularity=step or chunk")
+                 judge_prompt: Annotated[str, Prompt("question", "solution", "step")] = "teacher_judge",
+                 score_prompt: Annotated[str, Prompt("question", "solution", "step")] = "teacher_score"):
+        knobs = {name: value for name, value in locals().items() if name not in ("self", "student", "teacher")}
+        check_arguments(Speculative, "setting", knobs)
         self.student, self.teacher = student, teacher
-        self.granularity, self.criterion = granularity, criterion
-        self.threshold, self.aggregate, self.judge_threshold = threshold, aggregate, judge_threshold
+        self.granularity, self.criterion, self.step_delimiter = granularity, criterion, unescaped(step_delimiter)
         self.chunk_tokens, self.max_step_tokens = chunk_tokens, max_step_tokens
-        self.max_interventions, self.draft = max_interventions, DraftLength(draft_tokens, granularity)
-        self.max_new_tokens = max_new_tokens
-        self.prompt, self.judge_prompt = prompt, judge_prompt
+        self.max_interventions, self.draft_policy = max_interventions, DraftLength(draft_tokens, granularity)
+        self.max_new_tokens, self.prompt = max_new_tokens, prompt
         self._check_shared_tokenizer()
         self._check_teacher_decoding()
+        self.verifier = build(VERIFIERS[criterion], dict(knobs, teacher=teacher, decode=student.decode))
+
+    @classmethod
+    def check_knobs(cls, knobs: dict) -> None:
+        """Rules between knobs, checked before anything loads: each criterion's own, then the delimiter."""
+        rule = getattr(VERIFIERS.get(knobs["criterion"]), "check_knobs", None)
+        if rule is not None:
+            rule(knobs)
+        if knobs["granularity"] == "step" and not unescaped(knobs["step_delimiter"]):
+            raise ReasoningError("setting.step_delimiter is empty, so every token would be a step; "
+                                 "use \"\\n\" (a line) or \"\\n\\n\" (a blank line), or granularity=token")
 
     def solve(self, problems):
         states = []
@@ -103,17 +117,19 @@ class Speculative:
             text = render(self.prompt, question=problem.question)
             trace = Trace(problem, extra={"interventions": [], "hit_intervention_limit": False})
             trace.log("prompt", "student", prompt=self.student.render_chat(text))
-            states.append(_State(trace, self.student.encode_chat(text), self.draft.first()))
+            state = _State(trace, self.student.encode_chat(text), self.draft_policy.first())
+            self._stop_checking_if_out_of_interventions(state)  # max_interventions=0: never corrected
+            states.append(state)
         round_no = 0
         while active := [s for s in states if not s.done]:
             round_no += 1
-            drafts = self._draft(active)
+            self._draft(active)
             for state in (s for s in active if s.unchecked):  # out of interventions: the rest stands
-                state.accepted += drafts[id(state)]
+                state.accepted += state.draft.ids
                 state.done = True
             checking = [s for s in active if not s.done]
             if checking:
-                self._verify_and_correct(checking, drafts)
+                self._verify_and_correct(checking)
             progress.round_done(self.name, round_no, active=sum(not s.done for s in states), total=len(states),
                                 interventions=sum(len(s.interventions) for s in states))
         for state in states:
@@ -121,83 +137,90 @@ class Speculative:
         return [s.trace for s in states]
 
     # --- the three moves ----------------------------------------------------------------------------
-    def _draft(self, states) -> dict[int, list[int]]:
+    def _draft(self, states):
         budgets = [self._room(s) if s.unchecked or s.draft_length is None else min(s.draft_length, self._room(s))
                    for s in states]
         gens = self.student.generate([s.prompt + s.accepted for s in states], budgets)
-        drafts = {}
         for state, gen in zip(states, gens):
             state.trace.log("draft", "student", gen.cost, position=len(state.accepted), text=gen.text,
                             tokens=len(gen.ids), finish_reason=gen.finish_reason, checked=not state.unchecked)
-            drafts[id(state)] = gen.ids
-        return drafts
+            units = [] if state.unchecked else self._units(gen.ids)
+            state.draft = Draft(state.trace.problem.question, state.prompt + state.accepted, list(state.accepted),
+                                gen.ids, units)
 
-    def _verify_and_correct(self, states, drafts):
-        units = [self._units(drafts[id(s)]) for s in states]
-        if self.criterion == "judge":
-            verdicts = check_by_judge(self.teacher, [s.trace.problem.question for s in states], self.student.decode,
-                                      [s.accepted for s in states], [drafts[id(s)] for s in states], units,
-                                      self.judge_threshold, self.judge_prompt, self.granularity)
-        else:
-            verdicts = check_by_likelihood(self.teacher, [s.prompt + s.accepted for s in states],
-                                           [drafts[id(s)] for s in states], units, self.criterion, self.threshold,
-                                           self.aggregate)
+    def _verify_and_correct(self, states):
         rejected = []
-        for state, verdict in zip(states, verdicts):
-            draft = drafts[id(state)]
-            state.trace.log("verify", "teacher", verdict.cost, position=len(state.accepted), units=verdict.units,
-                            rejected_unit=verdict.unit_index, score=verdict.score,
-                            unit_scores=[round(x, 4) for x in verdict.unit_scores])
-            state.draft_length = self.draft.after(state.draft_length, fully_accepted=verdict.rejected is None)
-            if verdict.rejected is None:
-                state.accepted += draft
+        for state, verdict in zip(states, self.verifier([s.draft for s in states])):
+            draft, rejection = state.draft, verdict.rejection
+            state.trace.log("verify", "teacher", verdict.cost, **self._verify_fields(state, verdict))
+            state.draft_length = self.draft_policy.after(state.draft_length, fully_accepted=rejection is None)
+            if rejection is None:
+                state.accepted += draft.ids
                 self._take_free_token(state, verdict)
-                state.done = self._finished(state) or not draft
+                state.done = self._finished(state) or not draft.ids
             else:
-                rejected.append((state, verdict, draft))
+                rejected.append((state, rejection))
         self._correct(rejected)
+
+    def _verify_fields(self, state, verdict) -> dict:
+        rejection = verdict.rejection
+        fields = dict(position=len(state.accepted), units=len(state.draft.units),
+                      rejected_unit=None if rejection is None else rejection.index,
+                      score=None if rejection is None else rejection.score,
+                      unit_scores=[round(x, 4) for x in verdict.unit_scores])
+        if verdict.unit_agrees is not None:  # argmax, logprob: the label calibrate_threshold.py reads
+            fields["unit_agrees"] = verdict.unit_agrees
+        else:  # judge, score: where each checked unit's text lies, to label it from a token/argmax run's text
+            ends = [end for _, end in state.draft.units[: len(verdict.unit_scores)]]
+            fields["solution_chars"] = len(self.student.decode(state.accepted))
+            fields["unit_ends"] = [len(self.student.decode(state.draft.ids[:end])) for end in ends]
+        return fields
 
     def _take_free_token(self, state, verdict):
         """argmax: after a fully accepted draft the teacher's greedy next token came with the same pass."""
-        if self.criterion == "argmax" and verdict.next_token is not None and not self._finished(state):
+        if verdict.next_token is not None and not self._finished(state):
             state.accepted.append(verdict.next_token)
             state.trace.log("next_token", "teacher", Cost(generated_tokens=1), position=len(state.accepted) - 1,
                             text=self.teacher.decode([verdict.next_token]))
 
     def _correct(self, rejected):
         """The teacher rewrites the first rejected unit: its greedy token, or its own step / chunk."""
-        for state, verdict, draft in rejected:
-            state.accepted += draft[: verdict.rejected[0]]
-        if self.granularity == "token":
-            # The verification pass already predicted this token: no new forward pass, one token written.
-            corrections = [([v.teacher_token], Cost(generated_tokens=1)) for _, v, _ in rejected]
-        else:
-            budget = self.max_step_tokens if self.granularity == "step" else self.chunk_tokens
-            stop = ["\n"] if self.granularity == "step" else []
-            gens = self.teacher.generate([s.prompt + s.accepted for s, _, _ in rejected],
-                                         [min(budget, self._room(s)) for s, _, _ in rejected], stop)
-            corrections = [(g.ids, g.cost) for g in gens]
-        for (state, verdict, draft), (ids, cost) in zip(rejected, corrections):
-            start, end = verdict.rejected
-            if self.granularity != "token" and ids == draft[start:end]:
+        for state, rejection in rejected:
+            state.accepted += state.draft.ids[: rejection.start]
+        for (state, rejection), (ids, cost) in zip(rejected, self._corrections(rejected)):
+            doubted = state.draft.ids[rejection.start: rejection.end]
+            if ids == doubted:
                 # The teacher writes exactly the unit it doubted: the unit stands, no intervention.
-                state.trace.log("confirm", "teacher", cost, position=len(state.accepted), score=verdict.score)
+                state.trace.log("confirm", "teacher", cost, position=len(state.accepted), score=rejection.score)
             else:
                 intervention = {"index": len(state.interventions), "position": len(state.accepted),
-                                "unit": self.granularity, "rejected": self.student.decode(draft[start:end]),
-                                "score": verdict.score, "correction": self.teacher.decode(ids)}
+                                "unit": self.granularity, "rejected": self.student.decode(doubted),
+                                "score": rejection.score, "correction": self.teacher.decode(ids)}
                 state.interventions.append(intervention)
                 state.trace.log("correct", "teacher", cost, **intervention)
-                if self.max_interventions is not None and len(state.interventions) >= self.max_interventions:
-                    state.unchecked = True
-                    state.trace.extra["hit_intervention_limit"] = True
+                self._stop_checking_if_out_of_interventions(state)
             state.accepted += ids
             state.done = self._finished(state)
+
+    def _corrections(self, rejected) -> list[tuple[list[int], Cost]]:
+        if self.granularity == "token":
+            # The verification pass already predicted this token: no new forward pass, one token written.
+            return [([r.teacher_token], Cost(generated_tokens=1)) for _, r in rejected]
+        budget = self.max_step_tokens if self.granularity == "step" else self.chunk_tokens
+        stop = [self.step_delimiter] if self.granularity == "step" else []
+        gens = self.teacher.generate([s.prompt + s.accepted for s, _ in rejected],
+                                     [min(budget, self._room(s)) for s, _ in rejected], stop)
+        return [(g.ids, g.cost) for g in gens]
+
+    def _stop_checking_if_out_of_interventions(self, state):
+        if self.max_interventions is not None and len(state.interventions) >= self.max_interventions:
+            state.unchecked = True
+            state.trace.extra["hit_intervention_limit"] = True
 
     # --- helpers ------------------------------------------------------------------------------------
     def _units(self, draft):
         texts = [self.student.decode([t]) for t in draft] if self.granularity == "step" else []
-        return split_units(draft, self.granularity, texts, self.chunk_tokens)
+        return split_units(draft, self.granularity, texts, self.chunk_tokens, self.step_delimiter)
 
     def _room(self, state) -> int:
         return self.max_new_tokens - len(state.accepted)
@@ -225,8 +248,7 @@ class Speculative:
 
     def _check_teacher_decoding(self):
         """argmax compares with the teacher's raw greedy tokens; a logits processor would change its own text."""
-        penalty = getattr(self.teacher, "decoding", {}).get("repetition_penalty", 1.0)
+        penalty = self.teacher.decoding.get("repetition_penalty", 1.0)
         if self.criterion == "argmax" and penalty != 1.0:
             raise ReasoningError(f"setting.criterion=argmax checks against the teacher's plain greedy tokens, but "
                                  f"teacher.generation.repetition_penalty={penalty}; set it to 1.0 or use criterion=logprob")
-

@@ -1,0 +1,68 @@
+"""conf/experiment/: every reported run or sweep composes, validates and lands in its pinned folder."""
+
+import pytest
+import yaml
+from omegaconf import OmegaConf, open_dict
+
+from reasoning.validate import validate
+from tests.conftest import CONF
+
+EXPERIMENTS = {"gsm8k_table": "results/runs/gsm8k", "frontier": "results/runs/gsm8k-frontier"}
+
+
+def sweep_points(experiment: str) -> list[str]:
+    params = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    return params[f"+experiment/{experiment}"].split(",")
+
+
+def composed(experiment: str, point: str):
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        # As the sweeper composes each job: its point first, then the experiment.
+        return hydra_compose(config_name="config", return_hydra_config=True,
+                             overrides=[f"+experiment/{experiment}={point}", f"+experiment={experiment}"])
+
+
+CASES = [(e, p) for e in EXPERIMENTS for p in sweep_points(e)]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_point_of_a_sweep_has_its_file_and_no_file_is_left_out(experiment):
+    files = sorted(p.stem for p in (CONF / "experiment" / experiment).glob("*.yaml"))
+    assert sorted(sweep_points(experiment)) == files
+
+
+@pytest.mark.parametrize("experiment, point", CASES, ids=[f"{e}-{p}" for e, p in CASES])
+def test_each_experiment_point_composes_validates_and_has_its_own_folder(experiment, point, tmp_path):
+    cfg = composed(experiment, point)
+    assert cfg.hydra.sweep.dir == EXPERIMENTS[experiment] and cfg.hydra.sweep.subdir == point
+    assert cfg.dataset.path == "../shared/data/gsm8k_test_public.jsonl" and cfg.dataset.limit == 100
+    assert cfg.dataset.shuffle and cfg.dataset.seed == 0
+    rows = tmp_path / "gsm8k.jsonl"
+    rows.write_text('{"question": "1+1?", "answer": "#### 2"}\n')
+    config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    with open_dict(config):
+        del config["hydra"]
+        config.dataset.path = str(rows)  # the shared copy lives next to the main checkout, not in every worktree
+    validate(config)
+
+
+@pytest.mark.parametrize("point, knobs", [
+    ("4-speculative-token-argmax", dict(granularity="token", criterion="argmax")),
+    ("3-speculative", dict(granularity="step", criterion="logprob", threshold=-0.8, aggregate="mean")),
+])
+def test_the_table_runs_speculative_as_the_shipped_script_did(point, knobs):
+    setting = composed("gsm8k_table", point).setting
+    assert setting._target_.endswith("Speculative") and {k: setting[k] for k in knobs} == knobs
+
+
+def test_the_frontier_points_differ_only_in_their_criterion_knobs():
+    points = {p: OmegaConf.to_container(composed("frontier", p).setting) for p in sweep_points("frontier")}
+    assert points["logprob-min-4.6"]["aggregate"] == "min" and points["logprob-min-4.6"]["threshold"] == -4.6
+    assert points["score-8"]["criterion"] == "score" and points["score-8"]["score_threshold"] == 8
+    assert points["judge-0"]["criterion"] == "judge"
+    shared = {k for k in points["score-7"] if k not in ("criterion", "aggregate", "threshold", "score_threshold",
+                                                         "judge_threshold")}
+    assert all(len({str(s[k]) for s in points.values()}) == 1 for k in shared)  # same granularity, drafts, budgets
+    assert all(s["granularity"] == "step" for s in points.values())
