@@ -333,13 +333,22 @@ class CheckFirst(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         try:
             validate(config)
-            check_run_dir(Path(OmegaConf.select(config, "hydra.run.dir")))
+            check_run_dir(_run_dir(config))
         except ReasoningError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)  # SystemExit passes Hydra's handler, which would print a traceback for an Exception
         except KeyboardInterrupt:
             print("error: interrupted before anything ran; nothing was written", file=sys.stderr)
             sys.exit(130)
+
+
+def _run_dir(config: DictConfig) -> Path:
+    """`hydra.run.dir` as Hydra will resolve it: its default interpolates `${hydra:runtime.choices...}`,
+    which needs HydraConfig, set by Hydra only after this callback (it sets the same config again)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(config)
+    return Path(OmegaConf.select(config, "hydra.run.dir"))
 
 
 def check_run_dir(folder: Path) -> None:
