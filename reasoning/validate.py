@@ -315,6 +315,24 @@ def _check_model(node: dict, role: str) -> None:
             what = "is empty" if not any(folder.iterdir()) else "has no config.json"
             raise ReasoningError(f"{role}.path={path} {what}; point it at a model folder (config.json and "
                                  "weights, as save_pretrained writes them) or a hub id")
+        if (folder / "config.json").exists() and not node.get("gguf_file"):
+            _check_model_config(folder / "config.json", f"{role}.path={path}")
+
+
+def _check_model_config(file: Path, knob: str) -> None:
+    """transformers meets a config.json without `model_type` with advice to install sentencepiece or
+    tiktoken; the mistake is the folder."""
+    import json
+
+    try:
+        model_type = json.loads(file.read_text()).get("model_type")
+    except (ValueError, AttributeError, OSError):
+        model_type, what = None, "is not a JSON object"
+    else:
+        what = "names no model_type"
+    if not model_type:
+        raise ReasoningError(f"{knob} is not a model folder: its config.json {what}; point it at a folder "
+                             "save_pretrained wrote (config.json with model_type, and weights) or a hub id")
 
 
 def _check_placement(config: dict, roles: list[str]) -> None:
