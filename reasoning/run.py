@@ -30,7 +30,7 @@ from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
 from reasoning.results.identity import RESUME, differing
 from reasoning.results.writer import first_of_each, lock_folder
-from reasoning.validate import validate
+from reasoning.validate import refuse_nested, validate
 
 log = logging.getLogger(__name__)
 ROLES = ("student", "teacher")
@@ -44,6 +44,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """
     validate(cfg)
     out = Path(out_dir) if out_dir else _hydra_output_dir()
+    refuse_nested(out)  # also for sweep jobs and direct calls, which CheckFirst does not see
     total: list[int] = []  # the run's problem count, once the dataset is loaded
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -73,9 +74,13 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
     finally:
         writer.close()
 
-    wanted = {p.id for p in problems}
-    summary = summarize([r for r in first_of_each(read_records(writer.path), writer.path) if r["id"] in wanted])
+    # summary.json covers what the folder holds, as load() and the report do, whatever this run's limit.
+    records = first_of_each(read_records(writer.path), writer.path)
+    summary = summarize(records)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if len(records) > len(problems):
+        log.info("%s holds %d problems, %d of them in this run's selection; summary.json, load() and the report "
+                 "cover all %d", out, len(records), len(problems), len(records))
     log.info("accuracy %.3f on %d problems; results in %s", summary["accuracy"] or 0.0, summary["n"], out)
     return {**summary, "run_dir": str(out)}
 

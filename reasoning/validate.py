@@ -373,6 +373,7 @@ def check_run_dir(folder: Path) -> None:
     """`hydra.run.dir` must be a folder this user can make and write (Hydra makes it next)."""
     if folder.is_file():
         raise ReasoningError(f"hydra.run.dir={folder} is a file; choose a folder")
+    refuse_nested(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -380,3 +381,14 @@ def check_run_dir(folder: Path) -> None:
                              "choose a writable folder") from None
     if not os.access(folder, os.W_OK):
         raise ReasoningError(f"hydra.run.dir={folder} cannot be written (read-only); choose a writable folder")
+
+
+RUN_MARKS = ("results.jsonl", "environment.json")  # files only a run's folder holds (the runner writes them)
+
+
+def refuse_nested(folder: Path) -> None:
+    """A run folder inside another run's folder would be read as part of that run by load() and the report."""
+    for parent in Path(folder).resolve().parents:
+        if any((parent / mark).is_file() for mark in RUN_MARKS):
+            raise ReasoningError(f"hydra.run.dir={folder} is inside the run folder {parent}, whose report would "
+                                 "take it in; choose a folder outside it")
