@@ -99,7 +99,7 @@ def test_cli_runs_a_local_gsm8k_file_and_names_a_malformed_row(tmp_path):
               "setting.max_new_tokens=4", "run.progress=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert ok.returncode == 0, ok.stderr
     records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
-    assert [(r["id"], r["gold"]) for r in records] == [("gsm8k-test-00000", "5"), ("gsm8k-test-00001", "1001")]
+    assert [(r["id"], r["gold"]) for r in records] == [("gsm8k-00000", "5"), ("gsm8k-00001", "1001")]
 
     with open(data, "a") as f:
         f.write(json.dumps({"question": "No answer here"}) + "\n")
