@@ -51,5 +51,16 @@ def _in_sweep() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """Typos in the overrides are one line with the fix (reasoning.command_line); then Hydra runs `main`."""
+    from reasoning.command_line import check
+
+    try:
+        check(sys.argv[1:], CONFIG_DIR)
+    except ReasoningError as error:
+        _fail(str(error), 2)
     main()
+
+
+if __name__ == "__main__":
+    entry()

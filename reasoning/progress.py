@@ -10,19 +10,21 @@ from contextlib import contextmanager
 from typing import Callable
 
 _listener: Callable[[str], None] | None = None
+_finished: Callable[[int], None] | None = None  # told how many of the batch's problems are done
 _throughput: dict[str, list[float]] = {}  # model name -> [tokens computed, seconds] in this listening span
 
 
 @contextmanager
-def listen(show: Callable[[str], None]):
-    """Send a one-line status to `show` after every round while the block runs."""
-    global _listener
-    _listener = show
+def listen(show: Callable[[str], None], finished: Callable[[int], None] | None = None):
+    """Send a one-line status to `show` after every round while the block runs, and the number of the
+    batch's problems that need no more rounds to `finished` (a progress bar's position)."""
+    global _listener, _finished
+    _listener, _finished = show, finished
     _throughput.clear()
     try:
         yield
     finally:
-        _listener = None
+        _listener = _finished = None
         _throughput.clear()
 
 
@@ -41,3 +43,5 @@ def round_done(setting: str, round_no: int, active: int, total: int, **counts: i
                        for name, (tokens, seconds) in _throughput.items())
     extra = "".join(f", {name} {value}" for name, value in counts.items())
     _listener(f"{setting} round {round_no}: {active}/{total} problems active{extra}; {speeds}")
+    if _finished is not None:
+        _finished(total - active)

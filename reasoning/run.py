@@ -9,7 +9,9 @@ import errno
 import inspect
 import json
 import logging
+import threading
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.errors import InstantiationException
@@ -17,6 +19,7 @@ from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from reasoning import progress
 from reasoning.environment import describe_environment, plan_placements
@@ -27,7 +30,7 @@ from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
 from reasoning.results.identity import RESUME, differing
 from reasoning.results.writer import first_of_each, lock_folder
-from reasoning.validate import validate
+from reasoning.validate import refuse_nested, validate
 
 log = logging.getLogger(__name__)
 ROLES = ("student", "teacher")
@@ -41,6 +44,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """
     validate(cfg)
     out = Path(out_dir) if out_dir else _hydra_output_dir()
+    refuse_nested(out)  # also for sweep jobs and direct calls, which CheckFirst does not see
     total: list[int] = []  # the run's problem count, once the dataset is loaded
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -70,30 +74,69 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
     finally:
         writer.close()
 
-    wanted = {p.id for p in problems}
-    summary = summarize([r for r in first_of_each(read_records(writer.path), writer.path) if r["id"] in wanted])
+    # summary.json covers what the folder holds, as load() and the report do, whatever this run's limit.
+    records = first_of_each(read_records(writer.path), writer.path)
+    summary = summarize(records)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if len(records) > len(problems):
+        log.info("%s holds %d problems, %d of them in this run's selection; summary.json, load() and the report "
+                 "cover all %d", out, len(records), len(problems), len(records))
     log.info("accuracy %.3f on %d problems; results in %s", summary["accuracy"] or 0.0, summary["n"], out)
     return {**summary, "run_dir": str(out)}
 
 
 def _solve_all(setting, grader, todo, writer, cfg) -> None:
     size = cfg.run.batch_size
-    bar = tqdm(total=len(todo), desc=setting.name, unit="problem", disable=not cfg.run.progress)
+    bar = tqdm(total=len(todo), desc=setting.name, unit="problem", disable=not cfg.run.progress, mininterval=1)
+    # Log lines go through the bar (printed above it, not onto its line); the clock ticks between rounds.
+    with logging_redirect_tqdm(), _ticking(bar):
+        try:
+            for start in range(0, len(todo), size):
+                batch = todo[start:start + size]
+                with progress.listen(lambda line: _show_round(bar, line), lambda done: _advance(bar, start + done)):
+                    traces = _solve(setting, batch, cfg.seed)  # a log line per round of the setting's loop
+                correct = 0
+                for trace in traces:
+                    record = _to_record(trace, setting.name, grader)
+                    writer.write(record)
+                    correct += record["correct"]
+                _advance(bar, start + len(batch))
+                log.info("batch %d-%d: %d/%d correct", start + 1, start + len(batch), correct, len(batch))
+        finally:
+            bar.close()  # before any error is printed: the bar must not be the last line a user sees
+
+
+def _show_round(bar, line: str) -> None:
+    log.info("%s", line)
+    bar.set_postfix_str(line.split(" ", 1)[-1], refresh=True)  # "round 2: 1/5 problems active; ..."
+
+
+def _advance(bar, done: int) -> None:
+    """Move the bar to `done` problems (a setting reports its finished problems after each round)."""
+    if done > bar.n:
+        bar.update(done - bar.n)
+    else:
+        bar.refresh()
+
+
+@contextmanager
+def _ticking(bar, every: float = 1.0):
+    """Redraw the bar every second, so elapsed and remaining time move during a long model call."""
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(every):
+            bar.refresh()
+
+    thread = threading.Thread(target=tick, daemon=True, name="progress-clock")
+    if not bar.disable:
+        thread.start()
     try:
-        for start in range(0, len(todo), size):
-            batch = todo[start:start + size]
-            correct = 0
-            with progress.listen(lambda line: (bar.set_postfix_str(line, refresh=True), log.info("%s", line))):
-                traces = _solve(setting, batch, cfg.seed)  # a log line per round of the setting's loop
-            for trace in traces:
-                record = _to_record(trace, setting.name, grader)
-                writer.write(record)
-                correct += record["correct"]
-            bar.update(len(batch))
-            log.info("batch %d-%d: %d/%d correct", start + 1, start + len(batch), correct, len(batch))
+        yield
     finally:
-        bar.close()  # before any error is printed: the bar must not be the last line a user sees
+        stop.set()
+        if thread.is_alive():
+            thread.join()
 
 
 def _solve(setting, batch, seed: int) -> list:

@@ -315,6 +315,24 @@ def _check_model(node: dict, role: str) -> None:
             what = "is empty" if not any(folder.iterdir()) else "has no config.json"
             raise ReasoningError(f"{role}.path={path} {what}; point it at a model folder (config.json and "
                                  "weights, as save_pretrained writes them) or a hub id")
+        if (folder / "config.json").exists() and not node.get("gguf_file"):
+            _check_model_config(folder / "config.json", f"{role}.path={path}")
+
+
+def _check_model_config(file: Path, knob: str) -> None:
+    """transformers meets a config.json without `model_type` with advice to install sentencepiece or
+    tiktoken; the mistake is the folder."""
+    import json
+
+    try:
+        model_type = json.loads(file.read_text()).get("model_type")
+    except (ValueError, AttributeError, OSError):
+        model_type, what = None, "is not a JSON object"
+    else:
+        what = "names no model_type"
+    if not model_type:
+        raise ReasoningError(f"{knob} is not a model folder: its config.json {what}; point it at a folder "
+                             "save_pretrained wrote (config.json with model_type, and weights) or a hub id")
 
 
 def _check_placement(config: dict, roles: list[str]) -> None:
@@ -333,7 +351,7 @@ class CheckFirst(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         try:
             validate(config)
-            check_run_dir(Path(OmegaConf.select(config, "hydra.run.dir")))
+            check_run_dir(_run_dir(config))
         except ReasoningError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)  # SystemExit passes Hydra's handler, which would print a traceback for an Exception
@@ -342,10 +360,20 @@ class CheckFirst(Callback):
             sys.exit(130)
 
 
+def _run_dir(config: DictConfig) -> Path:
+    """`hydra.run.dir` as Hydra will resolve it: its default interpolates `${hydra:runtime.choices...}`,
+    which needs HydraConfig, set by Hydra only after this callback (it sets the same config again)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(config)
+    return Path(OmegaConf.select(config, "hydra.run.dir"))
+
+
 def check_run_dir(folder: Path) -> None:
     """`hydra.run.dir` must be a folder this user can make and write (Hydra makes it next)."""
     if folder.is_file():
         raise ReasoningError(f"hydra.run.dir={folder} is a file; choose a folder")
+    refuse_nested(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -353,3 +381,14 @@ def check_run_dir(folder: Path) -> None:
                              "choose a writable folder") from None
     if not os.access(folder, os.W_OK):
         raise ReasoningError(f"hydra.run.dir={folder} cannot be written (read-only); choose a writable folder")
+
+
+RUN_MARKS = ("results.jsonl", "environment.json")  # files only a run's folder holds (the runner writes them)
+
+
+def refuse_nested(folder: Path) -> None:
+    """A run folder inside another run's folder would be read as part of that run by load() and the report."""
+    for parent in Path(folder).resolve().parents:
+        if any((parent / mark).is_file() for mark in RUN_MARKS):
+            raise ReasoningError(f"hydra.run.dir={folder} is inside the run folder {parent}, whose report would "
+                                 "take it in; choose a folder outside it")

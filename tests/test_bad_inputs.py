@@ -26,6 +26,10 @@ FILES = {  # files cases point at, made in the test's folder
     "blank.jsonl": "\n\n",
     "rows.txt": '{"question": "1+1?", "answer": "#### 2"}\n',
     "empty_model/": None,
+    "bogus_model/": None,
+    "bogus_model/config.json": '{"hidden_size": 8}',
+    "garbled_model/": None,
+    "garbled_model/config.json": "not json",
     "a_file": "not a folder",
 }
 
@@ -69,6 +73,24 @@ CASES = [
     ("dtype unknown", ["student.dtype=float8"], "student.dtype=float8", "copy"),
     ("prefix cache size zero", ["student.prefix_cache_tokens=0"], "student.prefix_cache_tokens=0", "copy"),
     ("model folder empty", ["student=llama3-8b-instruct", "student.path={tmp}/empty_model"], "student.path=", "copy"),
+    ("model folder, bogus config", ["student=llama3-8b-instruct", "student.path={tmp}/bogus_model"],
+     "is not a model folder", "copy"),
+    ("model folder, config not JSON", ["student=llama3-8b-instruct", "student.path={tmp}/garbled_model"],
+     "is not a model folder", "copy"),
+    # Typos Hydra refuses while composing: one line with the closest name, no `+key` advice.
+    ("setting misspelt", ["setting=feedbak"],
+     "no setting named feedbak; did you mean feedback? (options: baseline, feedback, skyline, speculative)", "copy"),
+    ("knob misspelt", ["setting=feedback", "setting.max_round=2"],
+     "setting.max_round is not a knob of feedback; did you mean setting.max_rounds?", "copy"),
+    ("run knob misspelt", ["run.batch_sise=2"], "run.batch_sise is not a knob of run; did you mean run.batch_size?",
+     "copy"),
+    ("model preset misspelt", ["student=tiny-teachr"], "did you mean tiny-teacher?", "copy"),
+    ("sweep option misspelt", ["-m", "setting=baseline,skylin"], "did you mean skyline?", "copy"),
+    ("spaces around =", ["a", "=", "b"], "cannot read `a = b`: write each override as key=value", "copy"),
+    ("no = at all", ["dataset.limit"], "cannot read the override `dataset.limit`", "copy"),
+    ("empty stop string", ["setting.stop=[\"\"]"], "setting.stop holds an empty string", "copy"),
+    ("empty stop string, skyline", ["setting=skyline", "setting.stop=[stop,'']"], "setting.stop holds an empty string",
+     "fresh"),
     ("model folder missing", ["student=llama3-8b-instruct", "student.path={tmp}/no_model"], "student.path=", "copy"),
     ("run dir is a file", ["hydra.run.dir={tmp}/a_file"], "hydra.run.dir=", "none"),
     ("run dir under a file", ["hydra.run.dir={tmp}/a_file/run"], "hydra.run.dir=", "none"),
@@ -178,3 +200,24 @@ def test_a_failed_run_does_not_block_its_fix(files, tmp_path):
     fixed = cli(*BASE, "setting=feedback", "setting.max_rounds=1", "setting.max_new_tokens=4", f"hydra.run.dir={out}")
     assert fixed.returncode == 0, fixed.stderr
     assert "feedback: accuracy" in fixed.stdout
+
+
+@pytest.mark.parametrize("overrides", [["setting=feedbak"], ["setting.max_round=2"], ["a", "=", "b"]])
+def test_a_typo_exits_2_without_hydra_advice(overrides, tmp_path):
+    result = cli(*overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and len(stderr_lines(result.stderr)) == 1, result.stderr
+    assert "+setting" not in result.stderr and not (tmp_path / "run").exists()
+
+
+def test_hydra_full_error_still_shows_hydras_own_message(tmp_path):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    result = subprocess.run([sys.executable, "-m", "reasoning", "setting=feedbak"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Available options in 'setting'" in result.stderr
+
+
+def test_help_and_cfg_job_still_work_with_the_typo_check():
+    shown = cli("setting=baseline", "student=tiny", "--cfg", "job")
+    assert shown.returncode == 0 and "reasoning.settings.baseline.Baseline" in shown.stdout, shown.stderr
+    helped = cli("--help")
+    assert helped.returncode == 0 and "setting: baseline, feedback, skyline, speculative" in helped.stdout

@@ -124,7 +124,7 @@ def test_gsm8k_reads_every_format(tmp_path, suffix):
     assert len(problems) == 12
     first = problems[3]
     assert isinstance(first, Problem)
-    assert first.id == "gsm8k-test-00003"
+    assert first.id == "gsm-00003"  # named after the file, not the hub split
     assert first.gold == "1003"  # the comma of "1,003" removed
     assert first.question == GSM8K_ROWS[3]["question"]
     assert first.meta["solution"] == "3 + 1000 = <<3+1000=1003>>"
@@ -145,7 +145,7 @@ def test_gsm8k_ids_are_stable_across_limit_and_shuffle(tmp_path):
     assert all(by_id[p.id] == p for p in picked)
     assert picked == load_gsm8k(path=path, limit=5, shuffle=True, seed=7)
     assert picked != load_gsm8k(path=path, limit=5, shuffle=True, seed=8)
-    assert [p.id for p in load_gsm8k(path=path, limit=2)] == ["gsm8k-test-00000", "gsm8k-test-00001"]
+    assert [p.id for p in load_gsm8k(path=path, limit=2)] == ["gsm-00000", "gsm-00001"]
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet"])
@@ -161,12 +161,12 @@ def test_math500_reads_every_format(tmp_path, suffix):
     assert problems[1].meta["solution"] == "$\\boxed{\\frac12}$"
 
 
-def test_math500_without_unique_id_uses_split_and_row(tmp_path):
+def test_math500_without_unique_id_uses_the_file_and_row(tmp_path):
     rows = [{k: v for k, v in row.items() if k != "unique_id"} for row in MATH_ROWS]
     problems = load_math500(
         path=write(tmp_path / "m.jsonl", rows), split="train", limit=2, shuffle=True, seed=1
     )
-    assert {p.id for p in problems} <= {"math500-train-00000", "math500-train-00001", "math500-train-00002"}
+    assert {p.id for p in problems} <= {"m-00000", "m-00001", "m-00002"}
     assert len(problems) == 2
 
 
@@ -224,12 +224,7 @@ def test_malformed_math500_row_names_parquet_row(tmp_path):
 def test_skip_mode_drops_and_counts_malformed_rows(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         problems = load_gsm8k(path=gsm8k_with_bad_rows(tmp_path), on_malformed="skip")
-    assert [p.id for p in problems] == [
-        "gsm8k-test-00000",
-        "gsm8k-test-00001",
-        "gsm8k-test-00002",
-        "gsm8k-test-00007",
-    ]
+    assert [p.id for p in problems] == ["bad-00000", "bad-00001", "bad-00002", "bad-00007"]
     assert "skipped 4 malformed rows of 8" in caplog.text
 
 
@@ -278,3 +273,24 @@ def test_every_dataset_preset_instantiates(tmp_path):
         problems = instantiate(cfg)
         assert problems and all(isinstance(p, Problem) for p in problems), preset.name
         assert len(problems) == (cfg.limit or len(problems))
+
+
+def test_the_shared_public_copy_keeps_the_hub_splits_ids(tmp_path):
+    """results/runs/gsm8k was made from ../shared/data/gsm8k_test_public.jsonl with ids gsm8k-test-N: it resumes."""
+    (tmp_path / "shared").mkdir()
+    copy = write(tmp_path / "shared" / "gsm8k_test_public.jsonl", GSM8K_ROWS)
+    assert [p.id for p in load_gsm8k(path=copy, limit=2)] == ["gsm8k-test-00000", "gsm8k-test-00001"]
+    other = write(tmp_path / "my_problems.jsonl", GSM8K_ROWS)
+    assert [p.id for p in load_gsm8k(path=other, limit=1)] == ["my_problems-00000"]
+    rows = [{k: v for k, v in row.items() if k != "unique_id"} for row in MATH_ROWS]
+    assert [p.id for p in load_math500(path=write(tmp_path / "mine.jsonl", rows))][:1] == ["mine-00000"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_file_saved_with_a_utf8_bom_is_read_whole(tmp_path, suffix):
+    path = tmp_path / f"bom{suffix}"
+    body = ("".join(json.dumps(row) + "\n" for row in GSM8K_ROWS) if suffix == ".jsonl"
+            else json.dumps(GSM8K_ROWS))
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    problems = load_gsm8k(path=str(path))
+    assert len(problems) == 12 and problems[0].question == GSM8K_ROWS[0]["question"]

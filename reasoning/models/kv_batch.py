@@ -20,6 +20,7 @@ class KVBatch:
     def __init__(self, model, rows: list[list[int]], limits: list[int], cache: PrefixCache | None,
                  pad_id: int, device):
         self.model, self.pad_id, self.device = model, pad_id, device
+        self._cache_argument = _cache_argument(model)
         reuse = [cache.longest_prefix(row, limit) if cache else (None, 0) for row, limit in zip(rows, limits)]
         self.cached = [n for _, n in reuse]
         self.seqs = [list(row) for row in rows]  # per row: the tokens whose keys/values the batch holds
@@ -63,8 +64,8 @@ class KVBatch:
     # --- helpers ------------------------------------------------------------------------------------
     def _forward(self, ids, positions, keep) -> torch.Tensor:
         out = self.model(input_ids=ids.to(self.device), attention_mask=self._mask.to(self.device),
-                         position_ids=positions.to(self.device), past_key_values=self._past, use_cache=True,
-                         logits_to_keep=keep)
+                         position_ids=positions.to(self.device), use_cache=True, logits_to_keep=keep,
+                         **{self._cache_argument: self._past})
         return out.logits
 
     def _cached_mask(self) -> torch.Tensor:
@@ -91,3 +92,10 @@ class KVBatch:
                     values[i, :, width - n:] = entry.kv[layer][1][:, :n]
             layers.append((keys, values))
         return DynamicCache(ddp_cache_data=layers)
+
+
+def _cache_argument(model) -> str:
+    """transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns on every call)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from reasoning.data.problem import Problem
+from reasoning.errors import ReasoningError
 from reasoning.models.types import LanguageModel
 from reasoning.prompts import render
 from reasoning.settings.trace import Trace
@@ -17,3 +18,10 @@ def solve_alone(model: LanguageModel, role: str, problems: list[Problem], prompt
                   finish_reason=gen.finish_reason)
         trace.response = gen.text
     return traces
+
+
+def refuse_empty_stop(knobs: dict) -> None:
+    """An empty stop string is found in every text: generation would end after one token."""
+    if "" in (knobs.get("stop") or []):
+        raise ReasoningError("setting.stop holds an empty string, which every text contains, so each answer "
+                             "would end after one token; remove it (setting.stop=[] keeps only eos)")

@@ -2,7 +2,7 @@
 from typing import Annotated
 
 from reasoning.models.types import LanguageModel
-from reasoning.settings.alone import solve_alone
+from reasoning.settings.alone import refuse_empty_stop, solve_alone
 from reasoning.validate import Count, Prompt
 
 
@@ -15,6 +15,10 @@ class Skyline:
         self.prompt = prompt
         self.max_new_tokens = max_new_tokens
         self.stop = list(stop or [])
+
+    @classmethod
+    def check_knobs(cls, knobs: dict) -> None:
+        refuse_empty_stop(knobs)
 
     def solve(self, problems):
         return solve_alone(self.teacher, "teacher", problems, self.prompt, self.max_new_tokens, self.stop)
