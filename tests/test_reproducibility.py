@@ -1,0 +1,149 @@
+"""Batch-invariant mode (issue 15): a problem's text depends on the problem, not on its batch, the prefix
+cache or a resume. On a near-tie tiny model in bf16, where the default mode really does differ."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from reasoning.models.hf import HFModel
+from reasoning.results import read_records
+from reasoning.run import instantiate
+from tests.conftest import ROOT, compose
+
+
+def _near_tie(hidden: int, layers: int, seed: int):
+    """A tiny random Llama with a narrow init: flat logits, so bf16 rounding flips greedy choices."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from reasoning.models.tiny import ensure_tiny
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_tiny("tiny"))
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096, initializer_range=0.1, bos_token_id=None,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return LlamaForCausalLM(config).to(torch.bfloat16).eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def near_tie_pair():
+    return _near_tie(64, 2, 0), _near_tie(96, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def questions():
+    from reasoning.data import load_synthetic
+    return load_synthetic(n=5, limit=5)  # batch 4 then makes a full and a partial batch
+
+
+def _models(pair, invariant: bool, cache: bool = True, **decoding):
+    (student, s_tok), (teacher, t_tok) = pair
+    return {"student": HFModel("student", student, s_tok, batch_invariant=invariant, prefix_cache=cache, **decoding),
+            "teacher": HFModel("teacher", teacher, t_tok, batch_invariant=invariant, prefix_cache=cache, **decoding)}
+
+
+SETTINGS = {
+    "baseline": ["setting=baseline", "setting.max_new_tokens=40"],
+    "skyline": ["setting=skyline", "setting.max_new_tokens=40"],
+    "feedback": ["setting=feedback", "setting.max_rounds=2", "setting.max_new_tokens=24",
+                 "setting.review_max_new_tokens=12"],
+    "speculative": ["setting=speculative", "setting.granularity=token", "setting.criterion=argmax",
+                    "setting.max_new_tokens=16"],
+}
+
+
+def _texts(overrides, models_of, problems, batch_size: int, resume_at: int | None = None):
+    """Every generated text of every problem, solved in batches the way the runner does; `resume_at`:
+    a fresh process (new models, empty caches) takes over from that problem on."""
+    cfg = compose(*overrides)
+    parts = [problems] if resume_at is None else [problems[:resume_at], problems[resume_at:]]
+    texts = []
+    for part in parts:
+        models = models_of()
+        setting = instantiate(cfg.setting, **{r: m for r, m in models.items() if r in _wanted(cfg)})
+        for start in range(0, len(part), batch_size):
+            for trace in setting.solve(part[start:start + batch_size]):
+                texts.append([trace.response] + [e.get("text") for e in trace.events])
+    return texts
+
+
+def _wanted(cfg):
+    import inspect
+
+    from hydra.utils import get_class
+    return inspect.signature(get_class(cfg.setting._target_)).parameters
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_in_the_mode_batch_cache_and_resume_do_not_change_a_text(near_tie_pair, questions, setting):
+    overrides = SETTINGS[setting]
+    one = _texts(overrides, lambda: _models(near_tie_pair, True), questions, 1)
+    assert one == _texts(overrides, lambda: _models(near_tie_pair, True), questions, 4)
+    assert one == _texts(overrides, lambda: _models(near_tie_pair, True, cache=False), questions, 4)
+    assert one == _texts(overrides, lambda: _models(near_tie_pair, True), questions, 4, resume_at=2)
+
+
+def test_without_the_mode_the_near_tie_model_does_depend_on_the_batch(near_tie_pair, questions):
+    """Otherwise the test above proves nothing: the default mode differs here, batch 1 against batch 4."""
+    overrides = SETTINGS["baseline"]
+    one = _texts(overrides, lambda: _models(near_tie_pair, False), questions, 1)
+    four = _texts(overrides, lambda: _models(near_tie_pair, False, cache=False), questions, 4)
+    assert sum(a != b for a, b in zip(one, four)) >= 1
+
+
+def test_in_the_mode_a_warm_cache_serves_whole_blocks_and_changes_nothing(near_tie_pair):
+    (model, tokenizer), _ = near_tie_pair
+    warm = HFModel("m", model, tokenizer, batch_invariant=True)
+    cold = HFModel("m", model, tokenizer, batch_invariant=True, prefix_cache=False)
+    prompt = warm.encode_chat("Ann has 12 apples and buys 30 more. Step 1: 12 + 30 = 42. " * 2)
+    first, = warm.generate([prompt], 24)
+    longer = prompt + first.ids
+    again, = warm.generate([longer], 24)  # served from the cache: whole blocks of `prompt` only
+    fresh, = cold.generate([longer], 24)
+    assert again.ids == fresh.ids
+    assert again.cost.cached_tokens == len(prompt) // 32 * 32 > 0
+    scored, = warm.score([longer], [again.ids])
+    plain, = cold.score([longer], [again.ids])
+    assert scored.logprobs == plain.logprobs and scored.argmax_ids == plain.argmax_ids
+
+
+def test_sampling_with_one_seed_gives_the_same_texts_at_two_batch_sizes(near_tie_pair, questions):
+    sample = dict(do_sample=True, temperature=0.9, top_p=0.95)
+    one = _texts(SETTINGS["baseline"], lambda: _models(near_tie_pair, True, **sample), questions, 1)
+    four = _texts(SETTINGS["baseline"], lambda: _models(near_tie_pair, True, **sample), questions, 4)
+    greedy = _texts(SETTINGS["baseline"], lambda: _models(near_tie_pair, True), questions, 4)
+    assert one == four and one != greedy
+
+
+def test_the_sampling_seed_is_the_run_seed_and_the_prompt():
+    from reasoning.models.hf import row_seed
+    assert row_seed(0, [1, 2, 3]) == row_seed(0, [1, 2, 3])
+    assert len({row_seed(0, [1, 2, 3]), row_seed(1, [1, 2, 3]), row_seed(0, [1, 2, 4])}) == 3
+
+
+def test_a_run_killed_after_its_first_batch_resumes_to_the_same_records(tmp_path):
+    """A real `python -m reasoning`, SIGKILLed after batch one and rerun, against an uninterrupted run."""
+    common = ["setting=baseline", "dataset.limit=8", "run.batch_size=4", "setting.max_new_tokens=32",
+              "student=tiny", "student.dtype=bfloat16", "run.batch_invariant=true", "run.progress=false"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run([sys.executable, "-m", "reasoning", *common, f"hydra.run.dir={whole}"], cwd=ROOT, check=True,
+                   capture_output=True)
+    cmd = [sys.executable, "-m", "reasoning", *common, "run.batch_size=1", f"hydra.run.dir={killed}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(read_records(killed / "results.jsonl")) < 1:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 1 <= len(read_records(killed / "results.jsonl")) < 8, "the run should have been killed mid-way"
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    texts = {r["id"]: r["response"] for r in read_records(whole / "results.jsonl")}
+    assert {r["id"]: r["response"] for r in read_records(killed / "results.jsonl")} == texts
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (whole, killed)]
+    assert {k: v for k, v in summaries[0].items() if k != "cost"} == {k: v for k, v in summaries[1].items()
+                                                                    if k != "cost"}
