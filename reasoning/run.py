@@ -212,10 +212,11 @@ def _record_config(cfg: DictConfig, out: Path) -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["prompts"] = prompt_hashes(resolved["setting"])
     saved_path = out / "config.yaml"
-    saved = None
+    saved, differs = None, {}
     if saved_path.exists() and (out / "results.jsonl").exists():
         saved = OmegaConf.to_container(OmegaConf.load(saved_path))
         _check_resume(saved, resolved, out)
+        differs = {k: flatten(resolved).get(k) for k in differing(saved, resolved, ignore=("hydra",))}
         saved.setdefault("dataset", {})["limit"] = resolved["dataset"].get("limit")
     saved_path.write_text(OmegaConf.to_yaml(saved or resolved))
     forget_placements()  # this run's models are placed afresh
@@ -223,7 +224,7 @@ def _record_config(cfg: DictConfig, out: Path) -> None:
     environment["batch_invariant"] = bool(resolved["run"].get("batch_invariant", False))
     environment["schema_version"] = SCHEMA_VERSION
     (out / "environment.json").write_text(json.dumps(environment, indent=2) + "\n")
-    _append_history(out, resolved, saved, environment)
+    _append_history(out, saved is not None, differs, environment)
 
 
 def _check_resume(saved: dict, resolved: dict, out: Path) -> None:
@@ -238,14 +239,13 @@ def _check_resume(saved: dict, resolved: dict, out: Path) -> None:
                              "choose a new hydra.run.dir or delete the folder")
 
 
-def _append_history(out: Path, resolved: dict, saved: dict | None, environment: dict) -> None:
-    """One line per start of a run into this folder: whether it resumed, and the keys it ran with that
-    differ from config.yaml (batch size, progress...)."""
+def _append_history(out: Path, resumed: bool, differs: dict, environment: dict) -> None:
+    """One line per start of a run into this folder: whether it resumed (after how many records) and the
+    keys it ran with that differ from config.yaml (batch size, progress, a raised dataset.limit)."""
     entry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "resumed_after": len(read_records(out / "results.jsonl")) if saved else 0,
-             "differs_from_config": {k: flatten(resolved)[k] for k in differing(saved, resolved, ignore=("hydra",))}
-             if saved else {},
-             "git": environment.get("git"), "batch_invariant": environment["batch_invariant"]}
+             "resumed_after": len(read_records(out / "results.jsonl")) if resumed else 0,
+             "differs_from_config": differs, "git": environment.get("git"),
+             "batch_invariant": environment["batch_invariant"]}
     with open(out / "history.jsonl", "a", encoding="utf-8") as history:
         history.write(json.dumps(entry, default=str) + "\n")
 

@@ -147,3 +147,91 @@ def test_a_run_killed_after_its_first_batch_resumes_to_the_same_records(tmp_path
     summaries = [json.loads((d / "summary.json").read_text()) for d in (whole, killed)]
     assert {k: v for k, v in summaries[0].items() if k != "cost"} == {k: v for k, v in summaries[1].items()
                                                                     if k != "cost"}
+
+
+FAST = ["setting=baseline", "student=tiny", "setting.max_new_tokens=4", "run.progress=false"]
+
+
+def test_a_resume_after_editing_a_template_is_refused_naming_it(tmp_path):
+    from reasoning.errors import ReasoningError
+    from reasoning.run import run
+
+    template = tmp_path / "mine.txt"
+    template.write_text("Solve: $question\n")
+    overrides = [*FAST, f"setting.prompt={template}", "dataset.limit=1"]
+    run(compose(*overrides), tmp_path / "run")
+    template.write_text("Solve step by step: $question\n")
+    with pytest.raises(ReasoningError, match=r"another text of prompt template .*mine\.txt \(setting\.prompt\)"):
+        run(compose(*overrides, "dataset.limit=2"), tmp_path / "run")
+    template.write_text("Solve: $question\n")  # the same text again: the run resumes
+    assert run(compose(*overrides, "dataset.limit=2"), tmp_path / "run")["n"] == 2
+
+
+def test_a_resume_with_another_batch_size_keeps_config_yaml_and_says_so_in_history(tmp_path):
+    from omegaconf import OmegaConf
+
+    from reasoning.run import run
+
+    out = tmp_path / "run"
+    run(compose(*FAST, "dataset.limit=1", "run.batch_size=4"), out)
+    run(compose(*FAST, "dataset.limit=2", "run.batch_size=1"), out)
+    saved = OmegaConf.load(out / "config.yaml")
+    assert saved.run.batch_size == 4 and saved.dataset.limit == 2 and "prompt" in saved.prompts
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["resumed_after"] for h in history] == [0, 1]
+    assert history[1]["differs_from_config"] == {"run.batch_size": 1, "dataset.limit": 2}
+    records = read_records(out / "results.jsonl")
+    assert {r["schema_version"] for r in records} == {2}
+    assert json.loads((out / "environment.json").read_text())["batch_invariant"] is False
+
+
+# --- the noise floor, as pure functions -------------------------------------------------------------
+def _frame(runs: dict[str, list[bool]]):
+    import pandas as pd
+    rows = [{"run": run, "id": f"p{i}", "question": f"q{i}", "correct": c, "setting": "baseline"}
+            for run, flags in runs.items() for i, c in enumerate(flags)]
+    return pd.DataFrame(rows)
+
+
+def test_the_noise_floor_counts_problems_that_flip_across_reruns():
+    from reasoning.results.noise import noise_floor
+
+    floor = noise_floor(_frame({"a": [True, True, False, False], "b": [True, False, False, True],
+                                "c": [True, True, True, False]}))
+    assert (floor.reruns, floor.problems, floor.flipping, floor.worst_pair) == (3, 4, 3, 3)
+    assert "3 of 4 problems flip correctness across 3 reruns" in floor.line()
+    assert noise_floor(_frame({"a": [True, False], "b": [True, False]})).flipping == 0
+
+
+def test_a_paired_split_within_the_floor_is_warned_and_one_beyond_it_is_not():
+    from reasoning.results.noise import NoiseFloor, noise_section
+    from reasoning.results.paired import paired_table
+
+    paired = paired_table(_frame({"ref": [True] * 2 + [False] * 8, "close": [False] * 2 + [True] * 3 + [False] * 5,
+                                  "far": [True] * 10}))
+    lines = noise_section(paired.rename(index={}), NoiseFloor(3, 10, 1, 1))
+    assert lines[0].startswith("Noise floor: 1 of 10")
+    assert len(lines) == 2 and "close" in lines[1] and "gap 1" in lines[1]
+
+
+def test_compare_records_counts_texts_answers_and_correctness_flips():
+    from reasoning.results.noise import Difference, compare_records
+
+    a = [{"id": "1", "response": "x", "answer": "2", "correct": True},
+         {"id": "2", "response": "y", "answer": "3", "correct": False},
+         {"id": "3", "response": "z", "answer": "4", "correct": True}]
+    b = [{"id": "2", "response": "y!", "answer": "3", "correct": False},
+         {"id": "1", "response": "w", "answer": "5", "correct": False}]
+    assert compare_records(a, b) == Difference(problems=2, texts_differ=2, answers_differ=1, correct_flips=1)
+
+
+def test_the_reproducibility_benchmark_runs_on_tiny_models(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import reproducibility
+
+    rows = reproducibility.main(["--smoke", "--batch", "2", "--out", str(tmp_path)])
+    assert len(rows) == 2 * len(reproducibility.variants(2, 4)) + 1
+    assert all(r["problems"] == 4 for r in rows)
+    assert all(r["texts_differ"] == 0 for r in rows if r["batch_invariant"] == "true"
+               and not r["what differs"].startswith("float32"))
+    assert "| batch 1 | true | 4 | 0 | 0 | 0 |" in (tmp_path / "table.md").read_text()

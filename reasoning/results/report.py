@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reasoning.results.noise import noise_section
 from reasoning.results.paired import paired_table
 from reasoning.results.summary import numbers
 from reasoning.settings.verdict import ACCEPT, UNPARSEABLE
@@ -179,12 +180,13 @@ def plot_positions(interventions: pd.DataFrame, bins: int = 10, ax=None):
 
 
 def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame,
-           paired: pd.DataFrame | None = None) -> str:
+           paired: pd.DataFrame | None = None, noise=None) -> str:
     """The whole report as Markdown text: the run table, the same-problems comparison when there are
     several runs, then feedback and speculative sections if any."""
     parts = ["## Runs", markdown_table(display_table(summary))]
     if paired is not None and len(paired) > 1:
         parts += _paired_section(summary, paired)
+        parts += noise_section(paired, noise) if noise is not None else []  # reruns given: is it numerics?
     if not rounds.empty:
         parts += ["## Feedback: round-to-round changes in correctness", markdown_table(transitions(rounds)),
                   "## Feedback: teacher accept rate by the round's correctness", markdown_table(accept_rates(rounds))]
@@ -215,7 +217,8 @@ def _paired_section(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
     return [*parts, markdown_table(display_paired(paired))]
 
 
-def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path) -> dict[str, Path]:
+def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path,
+                 noise=None) -> dict[str, Path]:
     """Write report.md, report.csv, paired.csv, cost_accuracy.png (+ feedback / speculative tables and plot)."""
     import matplotlib.pyplot as plt
 
@@ -224,7 +227,7 @@ def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataF
     summary, paired = run_table(df), paired_table(df)
     paths = {"markdown": out / "report.md", "csv": out / "report.csv", "paired": out / "paired.csv",
              "plot": out / "cost_accuracy.png"}
-    paths["markdown"].write_text(render(summary, rounds, interventions, paired))
+    paths["markdown"].write_text(render(summary, rounds, interventions, paired, noise))
     summary.to_csv(paths["csv"])
     paired.to_csv(paths["paired"])
     _save(plot_cost_accuracy(summary), paths["plot"], plt)
