@@ -26,8 +26,7 @@ from reasoning.models.memory import free_memory, is_out_of_memory
 from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
 from reasoning.results.identity import RESUME, changed_prompt, differing, flatten, prompt_hashes
-from reasoning.results.writer import SCHEMA_VERSION
-from reasoning.results.writer import first_of_each, lock_folder
+from reasoning.results.writer import SCHEMA_VERSION, first_of_each, lock_folder
 from reasoning.validate import validate
 
 log = logging.getLogger(__name__)
@@ -121,7 +120,8 @@ def _to_record(trace, setting_name: str, grader) -> dict:
         attempt.update(answer=attempt_grade.extracted, correct=attempt_grade.correct,
                        strict_correct=attempt_grade.strict_correct)
     return {
-        "schema_version": SCHEMA_VERSION, "id": problem.id, "question": problem.question, "gold": problem.gold, "setting": setting_name,
+        "schema_version": SCHEMA_VERSION, "id": problem.id, "question": problem.question, "gold": problem.gold,
+        "setting": setting_name,
         "response": trace.response, "answer": grade.extracted, "correct": grade.correct,
         "strict_correct": grade.strict_correct, "extraction_rule": grade.rule,
         "placeholder": grade.placeholder, "timed_out": grade.timed_out,
