@@ -10,8 +10,8 @@ import inspect
 import json
 import logging
 import threading
-import zlib
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from hydra.errors import InstantiationException
@@ -28,8 +28,8 @@ from reasoning.models import seed_all
 from reasoning.models.memory import free_memory, is_out_of_memory
 from reasoning.models.placement import forget_placements
 from reasoning.results import ResultsWriter, read_records, summarize
-from reasoning.results.identity import RESUME, differing
-from reasoning.results.writer import first_of_each, lock_folder
+from reasoning.results.identity import RESUME, changed_prompt, differing, flatten, prompt_hashes
+from reasoning.results.writer import SCHEMA_VERSION, first_of_each, lock_folder
 from reasoning.validate import refuse_nested, validate
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,8 @@ def _to_record(trace, setting_name: str, grader) -> dict:
         attempt.update(answer=attempt_grade.extracted, correct=attempt_grade.correct,
                        strict_correct=attempt_grade.strict_correct)
     return {
-        "id": problem.id, "question": problem.question, "gold": problem.gold, "setting": setting_name,
+        "schema_version": SCHEMA_VERSION, "id": problem.id, "question": problem.question, "gold": problem.gold,
+        "setting": setting_name,
         "response": trace.response, "answer": grade.extracted, "correct": grade.correct,
         "strict_correct": grade.strict_correct, "extraction_rule": grade.rule,
         "placeholder": grade.placeholder, "timed_out": grade.timed_out,
@@ -175,8 +176,13 @@ def _to_record(trace, setting_name: str, grader) -> dict:
 def _build_setting(cfg):
     """Load only the models the setting's class asks for (baseline never loads the teacher)."""
     wanted = inspect.signature(get_class(cfg.setting._target_)).parameters
-    models = {role: instantiate(cfg[role], role=role) for role in ROLES if role in wanted}
+    models = {role: instantiate(cfg[role], role=role, **_model_mode(cfg)) for role in ROLES if role in wanted}
     return instantiate(cfg.setting, **models)
+
+
+def _model_mode(cfg) -> dict:
+    """How every model computes and samples: the run decides, not a model preset (see validate.MODEL_MODE)."""
+    return {"batch_invariant": bool(cfg.run.get("batch_invariant", False)), "seed": int(cfg.seed)}
 
 
 def instantiate(node, **kwargs):
@@ -236,23 +242,55 @@ def _os_fix(error: OSError) -> str:
 
 
 def _seed(seed: int, batch) -> None:
-    """Seed per batch from its first problem id, so sampling does not depend on what ran before."""
-    seed_all(seed + zlib.crc32(batch[0].id.encode()) % 100_000)
+    """Sampled tokens come from per-row generators the models seed from `seed` and each row's prompt
+    (`hf.row_seed`), so no batch or resume point changes them; the global seed is reset per batch so
+    anything else random starts alike however the run was split."""
+    seed_all(seed)
 
 
 def _record_config(cfg: DictConfig, out: Path) -> None:
-    """Save the resolved config and environment; refuse to resume into a folder of another config."""
+    """Save the resolved config (with its prompts' hashes) and environment; refuse to resume into a folder
+    of another config. A resume keeps the first run's config.yaml (only dataset.limit may grow) and
+    appends what it ran with to history.jsonl, so the folder keeps saying how its records were made."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["prompts"] = prompt_hashes(resolved["setting"])
     saved_path = out / "config.yaml"
+    saved, differs = None, {}
     if saved_path.exists() and (out / "results.jsonl").exists():
-        changed = differing(OmegaConf.to_container(OmegaConf.load(saved_path)), resolved, ignore=RESUME)  # keys a resume may change
-        if changed:
-            raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(changed)}); "
-                                 "choose a new hydra.run.dir or delete the folder")
-    saved_path.write_text(OmegaConf.to_yaml(resolved))
+        saved = OmegaConf.to_container(OmegaConf.load(saved_path))
+        _check_resume(saved, resolved, out)
+        differs = {k: flatten(resolved).get(k) for k in differing(saved, resolved, ignore=("hydra",))}
+        saved.setdefault("dataset", {})["limit"] = resolved["dataset"].get("limit")
+    saved_path.write_text(OmegaConf.to_yaml(saved or resolved))
     forget_placements()  # this run's models are placed afresh
     environment = describe_environment(plan_placements(resolved))  # placement errors surface before loading
+    environment["batch_invariant"] = bool(resolved["run"].get("batch_invariant", False))
+    environment["schema_version"] = SCHEMA_VERSION
     (out / "environment.json").write_text(json.dumps(environment, indent=2) + "\n")
+    _append_history(out, saved is not None, differs, environment)
+
+
+def _check_resume(saved: dict, resolved: dict, out: Path) -> None:
+    knob = changed_prompt(saved.get("prompts") or {}, resolved["prompts"])
+    if knob:
+        name = resolved["prompts"][knob]["name"]
+        raise ReasoningError(f"{out} holds results made with another text of prompt template {name} "
+                             f"(setting.{knob}); restore that text or choose a new hydra.run.dir")
+    changed = differing(saved, resolved, ignore=RESUME)  # keys a resume may change
+    if changed:
+        raise ReasoningError(f"{out} holds results of another config (differs in: {', '.join(changed)}); "
+                             "choose a new hydra.run.dir or delete the folder")
+
+
+def _append_history(out: Path, resumed: bool, differs: dict, environment: dict) -> None:
+    """One line per start of a run into this folder: whether it resumed (after how many records) and the
+    keys it ran with that differ from config.yaml (batch size, progress, a raised dataset.limit)."""
+    entry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "resumed_after": len(read_records(out / "results.jsonl")) if resumed else 0,
+             "differs_from_config": differs, "git": environment.get("git"),
+             "batch_invariant": environment["batch_invariant"]}
+    with open(out / "history.jsonl", "a", encoding="utf-8") as history:
+        history.write(json.dumps(entry, default=str) + "\n")
 
 
 def _hydra_output_dir() -> Path:

@@ -69,8 +69,11 @@ PROMPT = Prompt()  # a template with no required field
 Count = Annotated[int, Range(min=1)]  # a budget or size that must allow at least one
 
 # Knobs without a signature of their own.
-RUN = {"batch_size": Count, "num_shards": Count, "shard": Annotated[int, Range(min=0)], "progress": bool}
+RUN = {"batch_size": Count, "num_shards": Count, "shard": Annotated[int, Range(min=0)], "progress": bool,
+       "batch_invariant": bool}
 TOP = {"seed": int}
+# What the runner hands every model loader from run.batch_invariant and seed (not a preset's knobs).
+MODEL_MODE = ("batch_invariant", "seed")
 GENERATION = {"do_sample": bool, "temperature": Annotated[float, Range(min=0)],
               "top_p": Annotated[float, Range(above=0, max=1)], "repetition_penalty": Annotated[float, Range(above=0)]}
 # Ranges for knobs whose functions (data, grading, model loaders) declare plain types.
@@ -94,7 +97,7 @@ def validate(cfg: DictConfig) -> None:
     _check_target(config, "grader")
     roles = [role for role in ROLES if role in inspect.signature(setting).parameters]
     for role in roles:
-        _check_target(config, role, skip=("role",))
+        _check_target(config, role, skip=("role", *MODEL_MODE))
         _check_model(config[role], role)
     _check_placement(config, roles)
 

@@ -59,3 +59,29 @@ def test_identity_keeps_targets_and_drops_only_the_named_keys():
     ident = identity({"setting": {"_target_": "x.Y", "k": 1}, "run": {"shard": 3, "batch_size": 2, "num_shards": 4},
                       "hydra": {"job": {"name": "z"}}}, SHARDS)
     assert ident == {"setting._target_": "x.Y", "setting.k": 1, "run.num_shards": 4}
+
+
+def test_prompt_hashes_name_each_template_knob_and_hash_its_text(tmp_path):
+    from reasoning.results.identity import prompt_hashes
+
+    mine = tmp_path / "mine.txt"
+    mine.write_text("Solve: $question\n")
+    hashes = prompt_hashes({"_target_": "reasoning.settings.feedback.Feedback", "answer_prompt": str(mine),
+                            "review_prompt": None})
+    assert set(hashes) == {"answer_prompt", "refine_prompt"}  # review_prompt null: the setting picks one
+    assert hashes["refine_prompt"]["name"] == "student_refine"
+    import hashlib
+    assert hashes["answer_prompt"]["sha256"] == hashlib.sha256(b"Solve: $question").hexdigest()
+    mine.write_text("Solve carefully: $question\n")
+    edited = prompt_hashes({"_target_": "reasoning.settings.feedback.Feedback", "answer_prompt": str(mine)})
+    assert edited["answer_prompt"]["sha256"] != hashes["answer_prompt"]["sha256"]
+
+
+def test_changed_prompt_finds_the_edited_knob_and_trusts_runs_without_hashes():
+    from reasoning.results.identity import changed_prompt
+
+    saved = {"prompt": {"name": "a", "sha256": "1"}, "judge_prompt": {"name": "b", "sha256": "2"}}
+    assert changed_prompt(saved, {"prompt": {"name": "a", "sha256": "1"}, "judge_prompt": {"name": "b", "sha256": "3"}}) \
+        == "judge_prompt"
+    assert changed_prompt(saved, dict(saved)) is None
+    assert changed_prompt({}, {"prompt": {"name": "a", "sha256": "9"}}) is None

@@ -17,6 +17,28 @@ def test_batched_generation_matches_one_by_one(tiny_student):
         assert row.finish_reason == "length"
 
 
+def test_a_repetition_penalty_does_not_depend_on_the_batch_when_pad_is_a_real_token(tiny_student):
+    """Issue 16 bug 5: with pad = eos (Llama-3, Qwen2.5) the left padding of shorter rows must not be
+    penalised as if it were history. Here pad is the very token the short row writes first alone, so a
+    penalised pad would change it."""
+    from reasoning.models.hf import HFModel
+
+    model = HFModel("tiny", tiny_student.model, tiny_student.tokenizer, repetition_penalty=3.0, prefix_cache=False)
+    prompts = [model.encode_chat(q) for q in ["Ann?", "A much longer question " * 6, "Ben: 7 + 5?"]]
+    alone = [model.generate([p], 16)[0] for p in prompts]
+    model.pad_id = alone[0].ids[0]
+    batched = model.generate(prompts, 16)
+    assert [g.ids for g in batched] == [g.ids for g in alone]
+
+
+def test_the_repetition_penalty_hits_each_rows_own_tokens_once():
+    from reasoning.models.hf import _penalize
+
+    scores = torch.tensor([[2.0, -2.0, 1.0, 4.0], [2.0, -2.0, 1.0, 4.0]])
+    out = _penalize(scores, [[0, 1, 0], [3]], 2.0)
+    assert out.tolist() == [[1.0, -4.0, 1.0, 4.0], [2.0, -2.0, 1.0, 2.0]]
+
+
 def test_per_row_budgets_and_stop_strings(tiny_student):
     prompt = tiny_student.encode_chat("Count:")
     full, = tiny_student.generate([prompt], 16)

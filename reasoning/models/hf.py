@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from reasoning import progress
-from reasoning.models.kv_batch import KVBatch
+from reasoning.models.kv_batch import BlockRow, KVBatch
 from reasoning.models.prefix_cache import PrefixCache
 from reasoning.models.types import Conversation, Cost, Generation, Scores, as_messages
 
@@ -26,7 +28,7 @@ class HFModel:
 
     def __init__(self, name: str, model, tokenizer, *, do_sample: bool = False, temperature: float = 1.0,
                  top_p: float = 1.0, repetition_penalty: float = 1.0, prefix_cache: bool = True,
-                 prefix_cache_tokens: int = 32768):
+                 prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0):
         self.name = name
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -36,6 +38,11 @@ class HFModel:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = frozenset(_eos_ids(model, tokenizer))
         self._processors = _processors(self.decoding)  # built once: the decode loop runs them every token
+        self.batch_invariant = batch_invariant
+        self.seed = seed
+        # Batch-invariant: every row runs alone, prefilled in fixed blocks (see `kv_batch.BlockRow`), so its
+        # numbers never depend on its neighbours, the batch's padding or what the prefix cache holds.
+        self._open = BlockRow if batch_invariant else KVBatch
         self.cache = PrefixCache(prefix_cache_tokens) if prefix_cache and _can_cache_prefixes(model) else None
         if prefix_cache and self.cache is None:
             log.warning("%s: prefix cache off (sliding-window or non-standard attention layers)", name)
@@ -60,18 +67,29 @@ class HFModel:
     @torch.inference_mode()
     def generate(self, prompts, max_new_tokens, stop=()) -> list[Generation]:
         """Batched generation; each row stops at eos, a stop string or its own budget."""
-        if not prompts:
-            return []
         budgets = _per_row(max_new_tokens, len(prompts))
+        if self.batch_invariant:
+            return [g for p, b in zip(prompts, budgets) for g in self._generate([p], [b], stop)]
+        return self._generate(prompts, budgets, stop) if prompts else []
+
+    @torch.inference_mode()
+    def score(self, prompts, continuations, next_tokens=()) -> list[Scores]:
+        """Log-probs and greedy tokens over each given continuation, in one forward pass for the batch."""
+        if self.batch_invariant:
+            return [s for p, c in zip(prompts, continuations) for s in self._score([p], [c], next_tokens)]
+        return self._score(prompts, continuations, next_tokens) if prompts else []
+
+    def _generate(self, prompts, budgets: list[int], stop) -> list[Generation]:
         start = time.perf_counter()
-        batch = KVBatch(self.model, [list(p) for p in prompts], [len(p) - 1 for p in prompts], self.cache,
-                        self.pad_id, self.input_device)
+        batch = self._open(self.model, [list(p) for p in prompts], [len(p) - 1 for p in prompts], self.cache,
+                           self.pad_id, self.input_device)
         logits = batch.prefill(keep=1)[:, -1]
         generated: list[list[int]] = [[] for _ in prompts]
         reasons: list[str | None] = ["length" if b <= 0 else None for b in budgets]  # no room: no token
         window = max((len(s) for s in stop), default=0) + 4  # tokens enough to hold any stop string
+        generators = self._generators(prompts, logits.device)
         while True:
-            for i, token in enumerate(self._pick(logits, prompts, generated)):
+            for i, token in enumerate(self._pick(logits, prompts, generated, generators)):
                 if reasons[i] is None:
                     generated[i].append(token)
                     reasons[i] = self._finished(generated[i], budgets[i], stop, window)
@@ -92,15 +110,12 @@ class HFModel:
             results.append(Generation(ids, self.decode(ids), reason, cost))
         return results
 
-    @torch.inference_mode()
-    def score(self, prompts, continuations, next_tokens=()) -> list[Scores]:
-        """Log-probs and greedy tokens over each given continuation, in one forward pass for the batch."""
-        if not prompts:
-            return []
+    def _score(self, prompts, continuations, next_tokens) -> list[Scores]:
         rows = [list(p) + list(c) for p, c in zip(prompts, continuations)]
         start = time.perf_counter()
         # The last prompt token is always computed: its logits predict the continuation's first token.
-        batch = KVBatch(self.model, rows, [len(p) - 1 for p in prompts], self.cache, self.pad_id, self.input_device)
+        batch = self._open(self.model, rows, [len(p) - 1 for p in prompts], self.cache, self.pad_id,
+                           self.input_device)
         # Every row ends at the last column, so only the continuations' logits need to exist.
         keep = max(len(c) for c in continuations) + 1
         logits = batch.prefill(keep)
@@ -126,17 +141,25 @@ class HFModel:
         return results
 
     # --- helpers ------------------------------------------------------------------------------------
-    def _pick(self, logits, prompts, generated) -> list[int]:
+    def _generators(self, prompts, device) -> list | None:
+        """Sampling draws from one generator per row, seeded from the run's seed and the row's prompt:
+        a sampled text depends on its own prompt only, never on its batch or on what ran before."""
+        if not self.decoding["do_sample"]:
+            return None
+        return [torch.Generator(device=device).manual_seed(row_seed(self.seed, p)) for p in prompts]
+
+    def _pick(self, logits, prompts, generated, generators=None) -> list[int]:
         """The next token of every row: greedy, or sampled with the configured processors."""
-        processors = self._processors
         scores = logits.float()
-        if processors:
-            history = torch.tensor(_left_pad([list(p) + g for p, g in zip(prompts, generated)], self.pad_id),
-                                   device=scores.device)
-            scores = processors(history, scores)
-        if self.decoding["do_sample"]:
-            return torch.multinomial(torch.softmax(scores, dim=-1), 1).squeeze(-1).tolist()
-        return scores.argmax(dim=-1).tolist()
+        penalty = self.decoding["repetition_penalty"]
+        if penalty != 1.0:
+            scores = _penalize(scores, [list(p) + g for p, g in zip(prompts, generated)], penalty)
+        if self._processors:
+            scores = self._processors(None, scores)  # temperature / top-p never read the history
+        if generators is None:
+            return scores.argmax(dim=-1).tolist()
+        probs = torch.softmax(scores, dim=-1)
+        return [int(torch.multinomial(row, 1, generator=g)) for row, g in zip(probs, generators)]
 
     def _finished(self, ids: list[int], budget: int, stop: Sequence[str], window: int) -> str | None:
         if ids[-1] in self.eos_ids:
@@ -162,9 +185,20 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
-def _left_pad(rows: list[list[int]], pad_id: int) -> list[list[int]]:
-    width = max(len(r) for r in rows)
-    return [[pad_id] * (width - len(r)) + r for r in rows]
+def row_seed(seed: int, prompt: Sequence[int]) -> int:
+    """A row's sampling seed: the run's seed and a checksum of its prompt ids."""
+    return (seed * 1_000_003 + zlib.crc32(np.asarray(prompt, dtype=np.int64).tobytes())) % 2 ** 63
+
+
+def _penalize(scores: torch.Tensor, histories: list[list[int]], penalty: float) -> torch.Tensor:
+    """transformers' repetition penalty, but over each row's own tokens: a batch's padding (often the
+    eos id) must not count as history, or shorter rows are steered away from eos."""
+    scores = scores.clone()
+    for i, history in enumerate(histories):
+        seen = torch.tensor(sorted(set(history)), dtype=torch.long, device=scores.device)
+        picked = scores[i, seen]
+        scores[i, seen] = torch.where(picked < 0, picked * penalty, picked / penalty)
+    return scores
 
 
 def _can_cache_prefixes(model) -> bool:
@@ -184,13 +218,10 @@ def _checkpoint_decoding(model) -> dict:
 
 
 def _processors(d: dict):
-    """The logits processors the decoding knobs ask for (none for plain greedy)."""
-    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
-                              TopPLogitsWarper)
+    """The sampling warpers the decoding knobs ask for (none for greedy)."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-    chosen = LogitsProcessorList()
-    if d["repetition_penalty"] != 1.0:
-        chosen.append(RepetitionPenaltyLogitsProcessor(d["repetition_penalty"]))
+    chosen = LogitsProcessorList()  # the repetition penalty is `_penalize`: it needs each row's own history
     if d["do_sample"] and d["temperature"] != 1.0:
         chosen.append(TemperatureLogitsWarper(d["temperature"]))
     if d["do_sample"] and d["top_p"] < 1.0:

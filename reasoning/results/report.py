@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reasoning.results.noise import noise_section
 from reasoning.results.paired import paired_table
 from reasoning.results.summary import numbers
 from reasoning.settings import copying
@@ -232,12 +233,13 @@ def plot_positions(interventions: pd.DataFrame, bins: int = 10, ax=None):
 
 
 def render(summary: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame,
-           paired: pd.DataFrame | None = None) -> str:
+           paired: pd.DataFrame | None = None, noise=None) -> str:
     """The whole report as Markdown text: the run table, the same-problems comparison when there are
     several runs, then feedback and speculative sections if any."""
     parts = ["## Runs", markdown_table(display_table(summary))]
     if paired is not None and not paired.empty:
         parts += _paired_section(summary, paired)
+        parts += noise_section(paired, noise) if noise is not None else []  # reruns given: is it numerics?
     if not rounds.empty:
         parts += ["## Feedback: copy rate (refinements identical to the previous attempt)",
                   markdown_table(copy_table(summary)),
@@ -271,16 +273,17 @@ def _paired_section(summary: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
     return [*parts, markdown_table(display_paired(paired))]
 
 
-def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path) -> dict[str, Path]:
+def write_report(df: pd.DataFrame, rounds: pd.DataFrame, interventions: pd.DataFrame, out: Path,
+                 noise=None) -> dict[str, Path]:
     """Write report.md, report.csv, cost_accuracy.png, paired.csv (two runs or more) and the feedback /
-    speculative tables and plot where there are such runs."""
+    speculative tables and plot where there are such runs; `noise`: reruns' noise floor beside the pairs."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary, paired = run_table(df), paired_table(df)
     paths = {"markdown": out / "report.md", "csv": out / "report.csv", "plot": out / "cost_accuracy.png"}
-    paths["markdown"].write_text(render(summary, rounds, interventions, paired))
+    paths["markdown"].write_text(render(summary, rounds, interventions, paired, noise))
     summary.to_csv(paths["csv"])
     if not paired.empty:  # a single run is paired with nothing
         paths["paired"] = out / "paired.csv"

@@ -22,6 +22,8 @@ from reasoning.errors import ReasoningError
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
+# Bumped when a record's fields change meaning. 2: records carry it; config.yaml holds the prompts' hashes.
+SCHEMA_VERSION = 2
 
 
 class DamagedResults(ReasoningError, ValueError):
