@@ -68,8 +68,13 @@ def test_prompt_hashes_name_each_template_knob_and_hash_its_text(tmp_path):
     mine.write_text("Solve: $question\n")
     hashes = prompt_hashes({"_target_": "reasoning.settings.feedback.Feedback", "answer_prompt": str(mine),
                             "review_prompt": None})
-    assert set(hashes) == {"answer_prompt", "refine_prompt"}  # review_prompt null: the setting picks one
+    assert set(hashes) == {"answer_prompt", "review_prompt", "refine_prompt"}
+    assert hashes["review_prompt"]["name"] == "teacher_review"  # null: the built-in the setting would use
     assert hashes["refine_prompt"]["name"] == "student_refine"
+    chat = prompt_hashes({"_target_": "reasoning.settings.feedback.Feedback", "refine_format": "chat",
+                          "verdict_mode": "score"})
+    assert (chat["refine_prompt"]["name"], chat["review_prompt"]["name"]) == ("student_refine_chat",
+                                                                              "teacher_review_verdict_first")
     import hashlib
     assert hashes["answer_prompt"]["sha256"] == hashlib.sha256(b"Solve: $question").hexdigest()
     mine.write_text("Solve carefully: $question\n")

@@ -53,8 +53,8 @@ def _ignored(key: str, ignore: tuple[str, ...]) -> bool:
 
 def prompt_hashes(setting: dict) -> dict:
     """knob -> {name, sha256} for each template knob of a setting (those marked `Prompt`): the text the
-    setting renders from, so that an edited prompt file makes another run. A null knob (the setting
-    chooses a built-in template from another knob) is left out."""
+    setting renders from, so that an edited prompt file makes another run. A null knob stands for the
+    built-in template the setting's `default_templates(knobs)` names (when it has one)."""
     from hydra.utils import get_class
 
     from reasoning.prompts import load_template
@@ -62,9 +62,10 @@ def prompt_hashes(setting: dict) -> dict:
 
     target = get_class(setting["_target_"])
     defaults = {name: p.default for name, p in inspect.signature(target).parameters.items()}
+    built_in = getattr(target, "default_templates", lambda knobs: {})({**defaults, **setting})
     hashes = {}
     for knob, hint in _hints(target).items():
-        name = setting.get(knob, defaults.get(knob))
+        name = setting.get(knob, defaults.get(knob)) or built_in.get(knob)
         if isinstance(name, str) and any(isinstance(m, Prompt) for m in _markers(hint)):
             text = load_template.__wrapped__(name).template  # the file as it is now, not a cached read
             hashes[knob] = {"name": name, "sha256": hashlib.sha256(text.encode()).hexdigest()}

@@ -130,9 +130,16 @@ class Feedback:
         self.refine_format = REFINE_FORMATS[refine_format]()
         self.max_new_tokens = max_new_tokens
         self.review_max_new_tokens = review_max_new_tokens
-        # null: the prompt that fits the mode (score mode needs the verdict first) or the refine format.
-        self.prompts = dict(answer=answer_prompt, review=review_prompt or self.reviewer.default_prompt,
-                            refine=refine_prompt or self.refine_format.default_prompt)
+        built_in = self.default_templates(dict(verdict_mode=verdict_mode, refine_format=refine_format))
+        self.prompts = dict(answer=answer_prompt, review=review_prompt or built_in["review_prompt"],
+                            refine=refine_prompt or built_in["refine_prompt"])
+
+    @classmethod
+    def default_templates(cls, knobs: dict) -> dict[str, str]:
+        """The built-in template a null knob stands for: the one that fits the verdict mode (score mode
+        needs the verdict first) or the refine format. The run's identity hashes it like a named one."""
+        return {"review_prompt": REVIEWERS[knobs.get("verdict_mode", "generate")].default_prompt,
+                "refine_prompt": REFINE_FORMATS[knobs.get("refine_format", "single")].default_prompt}
 
     @classmethod
     def check_knobs(cls, knobs: dict) -> None:
