@@ -222,6 +222,11 @@ def test_a_paired_split_within_the_floor_is_warned_and_one_beyond_it_is_not():
     lines = noise_section(paired.rename(index={}), NoiseFloor(3, 10, 1, 1))
     assert lines[0].startswith("Noise floor: 1 of 10")
     assert len(lines) == 2 and "close" in lines[1] and "gap 1" in lines[1]
+    # A floor from reruns of 5 problems (1 flip) is 2 flips on these 10: "close" (gap 1) stays within it,
+    # and a floor read as a bare count would not scale.
+    assert NoiseFloor(2, 5, 1, 1).expected_on(10) == 2
+    far_gap = int(paired.loc["far"].only_this_right) - int(paired.loc["far"].only_reference_right)
+    assert len(noise_section(paired, NoiseFloor(2, 10, far_gap, far_gap))) == 3  # both warned at a floor that wide
 
 
 def test_compare_records_counts_texts_answers_and_correctness_flips():

@@ -45,6 +45,10 @@ class NoiseFloor:
         return (f"Noise floor: {self.flipping} of {self.problems} problems flip correctness across {self.reruns} "
                 f"reruns of one config (at most {self.worst_pair} between two of them).")
 
+    def expected_on(self, problems: int) -> float:
+        """The flips to expect on `problems` problems: reruns measured on fewer problems scale up."""
+        return self.flipping / self.problems * problems if self.problems else float(self.flipping)
+
 
 def noise_floor(reruns: pd.DataFrame) -> NoiseFloor:
     """From a `load()` frame of reruns of one config (a `run` column tells them apart)."""
@@ -62,9 +66,11 @@ def within_noise(paired: pd.DataFrame, floor: NoiseFloor) -> list[str]:
         if run == row.reference:
             continue
         gap = abs(int(row.only_this_right) - int(row.only_reference_right))
-        if gap <= floor.flipping:
+        allowed = floor.expected_on(int(row.n_common))
+        if gap <= allowed:
             warnings.append(f"{run}: right only here {row.only_this_right} vs only in {row.reference} "
-                            f"{row.only_reference_right} (gap {gap}) is within the noise floor ({floor.flipping}).")
+                            f"{row.only_reference_right} (gap {gap}) is within the noise floor "
+                            f"({allowed:.1f} flips expected on {int(row.n_common)} problems).")
     return warnings
 
 
