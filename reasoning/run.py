@@ -89,11 +89,12 @@ def _solve_all(setting, grader, todo, writer, cfg) -> None:
     size = cfg.run.batch_size
     bar = tqdm(total=len(todo), desc=setting.name, unit="problem", disable=not cfg.run.progress, mininterval=1)
     # Log lines go through the bar (printed above it, not onto its line); the clock ticks between rounds.
-    with logging_redirect_tqdm(), _ticking(bar):
+    text = _BarText(bar)
+    with logging_redirect_tqdm(), _ticking(bar, text):
         try:
             for start in range(0, len(todo), size):
                 batch = todo[start:start + size]
-                with progress.listen(lambda line: _show_round(bar, line), lambda done: _advance(bar, start + done)):
+                with progress.listen(text.round_done, lambda done: _advance(bar, start + done)):
                     traces = _solve(setting, batch, cfg.seed)  # a log line per round of the setting's loop
                 correct = 0
                 for trace in traces:
@@ -106,9 +107,19 @@ def _solve_all(setting, grader, todo, writer, cfg) -> None:
             bar.close()  # before any error is printed: the bar must not be the last line a user sees
 
 
-def _show_round(bar, line: str) -> None:
-    log.info("%s", line)
-    bar.set_postfix_str(line.split(" ", 1)[-1], refresh=True)  # "round 2: 1/5 problems active; ..."
+class _BarText:
+    """The bar's text: what a model is writing right now (redrawn every second), then the last round's status."""
+
+    def __init__(self, bar):
+        self.bar, self.round = bar, ""
+
+    def round_done(self, line: str) -> None:
+        log.info("%s", line)
+        self.round = line.split(" ", 1)[-1]  # "round 2: 1/5 problems active; ..."
+        self.show()
+
+    def show(self) -> None:
+        self.bar.set_postfix_str("; ".join(p for p in (progress.activity(), self.round) if p), refresh=True)
 
 
 def _advance(bar, done: int) -> None:
@@ -120,13 +131,13 @@ def _advance(bar, done: int) -> None:
 
 
 @contextmanager
-def _ticking(bar, every: float = 1.0):
-    """Redraw the bar every second, so elapsed and remaining time move during a long model call."""
+def _ticking(bar, text: _BarText, every: float = 1.0):
+    """Redraw the bar every second, so elapsed time and the tokens being written move during a long call."""
     stop = threading.Event()
 
     def tick():
         while not stop.wait(every):
-            bar.refresh()
+            text.show()
 
     thread = threading.Thread(target=tick, daemon=True, name="progress-clock")
     if not bar.disable:

@@ -100,6 +100,34 @@ def test_the_bar_moves_every_round_and_log_lines_stay_off_it(main_job):
     assert not any("[reasoning" in f for f in frames)  # no log line printed onto the bar's line
 
 
+def test_the_bar_shows_the_tokens_being_written_between_rounds(tiny_student):
+    """Within a model call the bar says which model writes how far (read at every redraw)."""
+    from reasoning import progress
+    from reasoning.run import _BarText
+
+    class Bar:
+        def set_postfix_str(self, text, refresh):
+            shown.append(text)
+
+    shown, text, model = [], None, tiny_student
+    with progress.listen(lambda line: None):
+        text = _BarText(Bar())
+        progress.decoding("probe", 3, 16, 2)
+        text.show()
+        model.generate([model.encode_chat("1 + 1 =")] * 2, 6)
+        text.show()  # the call is over: its progress is no longer shown as current
+    assert shown[0] == "probe writing 3/16 tokens (2 rows)" and shown[1] == ""
+    with progress.listen(lambda line: None):
+        seen = []
+        original = progress.decoding
+        progress.decoding = lambda *a: seen.append(a) or original(*a)
+        try:
+            model.generate([model.encode_chat("2 + 2 =")], 5)
+        finally:
+            progress.decoding = original
+    assert [a[1] for a in seen] == list(range(1, len(seen) + 1)) and seen[0][2] == 5  # every step, budget 5
+
+
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a real terminal")
 def test_a_first_run_in_a_real_terminal_is_quiet(tmp_path):
     """In a terminal (where tokenizers and tqdm draw), building the tiny models prints no training bars."""

@@ -95,6 +95,7 @@ class HFModel:
                     reasons[i] = self._finished(generated[i], budgets[i], stop, window)
             if all(reasons):
                 break
+            progress.decoding(self.name, max(len(g) for g in generated), max(budgets), len(prompts))
             # A row's last token is fed only while it is live; a finished row rides along masked.
             logits = batch.step([None if reasons[i] else row[-1] for i, row in enumerate(generated)])
         if self.cache is not None:
