@@ -307,8 +307,9 @@ def _check_model(node: dict, role: str) -> None:
                              f"or do_sample=false for greedy decoding")
     from reasoning.models.placement import DTYPES
 
-    if node.get("dtype", "auto") not in (*DTYPES, "auto"):
-        raise ReasoningError(f"{role}.dtype={node['dtype']} is not supported; use one of {', '.join(DTYPES)} or auto")
+    if node.get("dtype", "auto") not in (*DTYPES, "auto", "fast"):
+        raise ReasoningError(f"{role}.dtype={node['dtype']} is not supported; use one of {', '.join(DTYPES)}, "
+                             "auto (the checkpoint's) or fast (bfloat16 where computed natively, else float32)")
     path = node.get("path")
     if isinstance(path, str) and path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
         raise ReasoningError(f"{role}.path={path} does not exist; point it at a model folder or a hub id")

@@ -109,3 +109,15 @@ def test_max_memory_naming_a_missing_gpu_is_a_clear_error(tmp_path):
     with pytest.raises(ReasoningError, match=r"teacher.max_memory names GPU .*3 but this machine has"):
         load_pretrained("llama", "meta-llama/Meta-Llama-3-70B-Instruct", role="teacher", device_map="auto",
                         max_memory={1: "70GiB", 3: "70GiB"})
+
+
+def test_dtype_fast_is_bfloat16_only_where_the_cpu_computes_it_natively(monkeypatch, tmp_path):
+    """Emulated bf16 is several times slower than float32: `fast` must not pick it on such a CPU."""
+    from reasoning.models import placement
+    from reasoning.models.loaders import load_tiny
+
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        assert placement.fast_dtype("cpu") == str(expected).removeprefix("torch.")
+        assert load_tiny("tiny", role="student", dtype="fast").model.dtype == expected
+    assert placement.resolve_dtype("fast", "student", "cpu") is torch.float32  # the last patch: no native bf16

