@@ -33,3 +33,21 @@ def compose(*overrides: str):
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+def kill_after_records(cmd: list[str], results, at_least: int, timeout: float = 120) -> int:
+    """Start `cmd` (a `python -m reasoning` run), SIGKILL it once `results` holds `at_least` records;
+    return how many records were on disk when it died."""
+    import signal
+    import subprocess
+    import time
+
+    from reasoning.results import read_records
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(read_records(results)) < at_least:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return len(read_records(results))

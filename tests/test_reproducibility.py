@@ -1,10 +1,8 @@
 """Batch-invariant mode (issue 15): a problem's text depends on the problem, not on its batch, the prefix
 cache or a resume. On a near-tie tiny model in bf16, where the default mode really does differ."""
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -12,7 +10,7 @@ import torch
 from reasoning.models.hf import HFModel
 from reasoning.results import read_records
 from reasoning.run import instantiate
-from tests.conftest import ROOT, compose
+from tests.conftest import ROOT, compose, kill_after_records
 
 
 def _near_tie(hidden: int, layers: int, seed: int):
@@ -143,13 +141,7 @@ def test_a_run_killed_after_its_first_batch_resumes_to_the_same_records(tmp_path
     subprocess.run([sys.executable, "-m", "reasoning", *common, f"hydra.run.dir={whole}"], cwd=ROOT, check=True,
                    capture_output=True)
     cmd = [sys.executable, "-m", "reasoning", *common, "run.batch_size=1", f"hydra.run.dir={killed}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(read_records(killed / "results.jsonl")) < 1:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert 1 <= len(read_records(killed / "results.jsonl")) < 8, "the run should have been killed mid-way"
+    assert 1 <= kill_after_records(cmd, killed / "results.jsonl", 1) < 8, "the run should have been killed mid-way"
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     texts = {r["id"]: r["response"] for r in read_records(whole / "results.jsonl")}
     assert {r["id"]: r["response"] for r in read_records(killed / "results.jsonl")} == texts

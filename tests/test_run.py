@@ -11,7 +11,7 @@ import pytest
 from reasoning.errors import ReasoningError
 from reasoning.results import read_records
 from reasoning.run import run
-from tests.conftest import ROOT, compose
+from tests.conftest import ROOT, compose, kill_after_records
 
 FAST = ["student=tiny", "teacher=tiny-teacher", "setting.max_new_tokens=8", "run.progress=false"]
 REQUIRED = {"id", "question", "gold", "response", "answer", "correct", "setting", "cost", "trace"}
@@ -89,13 +89,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "reasoning", "setting=baseline", "dataset.limit=12", "run.batch_size=1",
            "setting.max_new_tokens=48", "student=tiny", f"hydra.run.dir={out}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(read_records(out / "results.jsonl")) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done_before = len(read_records(out / "results.jsonl"))
+    done_before = kill_after_records(cmd, out / "results.jsonl", 3)
     assert 3 <= done_before < 12, "the run should have been killed mid-way"
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     ids = [r["id"] for r in read_records(out / "results.jsonl")]
