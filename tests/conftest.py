@@ -51,3 +51,19 @@ def kill_after_records(cmd: list[str], results, at_least: int, timeout: float = 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return len(read_records(results))
+
+
+@pytest.fixture(scope="session")
+def vllm_pair():
+    """The tiny pair on vLLM engines (each in its own process), started once per pytest run: a run with
+    the same models (backend=vllm student=tiny teacher=tiny-teacher) reuses them."""
+    from hydra.utils import instantiate
+
+    from reasoning.models.vllm_engine import keep_engines, stop_all
+
+    cfg = compose("backend=vllm", "student=tiny", "teacher=tiny-teacher")
+    with keep_engines():
+        student = instantiate(cfg.student, role="student", batch_invariant=False, seed=0)
+        teacher = instantiate(cfg.teacher, role="teacher", batch_invariant=False, seed=0)
+        yield student, teacher
+    stop_all()

@@ -40,14 +40,18 @@ class ScriptedModel:
             text = self.decode(prompt)
             self.prompts_seen.append(text)
             ids = self.encode(self.reply(text)) + [EOS]
+            reason = None
             for s in stop:
                 at = self.decode(ids).find(s)
-                if at >= 0:
-                    ids = ids[: at + len(s)]
+                if at >= 0 and at + len(s) <= budget:
+                    ids, reason = ids[: at + len(s)], "stop"
             ids = ids[:budget]
-            reason = "eos" if ids and ids[-1] == EOS else "length"
+            reason = reason or ("eos" if ids and ids[-1] == EOS else "length")
             out.append(Generation(ids, self.decode(ids), reason, Cost(len(prompt), len(ids), len(ids), 0.0)))
         return out
+
+    def close(self):
+        pass
 
     def score(self, prompts, continuations, next_tokens=()):
         out = []
@@ -58,6 +62,8 @@ class ScriptedModel:
             argmax = [c if lp > -1.0 else ord("#") for c, lp in zip(cont, logprobs)]
             # Asked for next tokens, the model gives each the log-prob it gives that text as a continuation.
             nxt = {t: self.logprob(text, chr(t), 0) for t in next_tokens}
-            out.append(Scores(logprobs, argmax, [max(lp, -0.05) for lp in logprobs], EOS,
-                              Cost(len(prompt), 0, 1, 0.0), nxt))
+            # Where the greedy token is the continuation's, its log-prob is the continuation's (one token).
+            best = [lp if a == c else max(lp, -0.05) for a, c, lp in zip(argmax, cont, logprobs)]
+            out.append(Scores(logprobs, argmax, best, EOS,
+                              Cost(len(prompt) + len(cont), 0, 1, 0.0), nxt))
         return out

@@ -141,6 +141,10 @@ class HFModel:
             ))
         return results
 
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache = PrefixCache(self.cache.max_tokens)  # the weights go with the last reference
+
     # --- helpers ------------------------------------------------------------------------------------
     def _generators(self, prompts, device) -> list | None:
         """Sampling draws from one generator per row, seeded from the run's seed and the row's prompt:

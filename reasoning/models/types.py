@@ -116,3 +116,6 @@ class LanguageModel(Protocol):
     ) -> list[Scores]:
         """Teacher-forced log-probs of each continuation after its prompt, from one forward pass;
         `next_tokens`: also the log-probs of these tokens after the whole continuation."""
+
+    def close(self) -> None:
+        """Free what the model holds (a vLLM engine process stops); the run calls it once, at its end."""
