@@ -43,13 +43,14 @@ def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
             gpus = plan_engine(role, node, () if role == "student" else student_gpus)
             student_gpus = (gpus or (STUDENT_GPU,)) if role == "student" else student_gpus
             plan[role] = {"planned": f"vllm on {'GPUs ' + ','.join(map(str, gpus)) if gpus else 'cpu'}",
-                          "gpus": list(gpus), "dtype": node.get("dtype")}
+                          "gpus": list(gpus), "dtype": node.get("dtype"), "backend": "vllm"}
             continue
         placement = place(role, node.get("device", "auto"), node.get("device_map"), node.get("max_memory"),
                           inventory, student_gpus)
         if role == "student":
             student_gpus = placement.gpus
-        plan[role] = {"planned": placement.describe(), "gpus": list(placement.gpus), "dtype": node.get("dtype")}
+        plan[role] = {"planned": placement.describe(), "gpus": list(placement.gpus), "dtype": node.get("dtype"),
+                      "backend": node.get("backend", "hf")}
     return plan
 
 

@@ -21,7 +21,7 @@ VLLM = ["backend=vllm", "student=tiny", "teacher=tiny-teacher", "dataset.limit=3
 SETTINGS = {
     "baseline": ["setting.max_new_tokens=40"],
     "skyline": ["setting.max_new_tokens=40"],
-    "feedback": ["setting.max_rounds=2", "setting.max_new_tokens=40", "setting.feedback_tokens=16"],
+    "feedback": ["setting.max_rounds=2", "setting.max_new_tokens=40", "setting.review_max_new_tokens=16"],
     "speculative": ["setting.granularity=token", "setting.criterion=argmax", "setting.max_new_tokens=40"],
     "speculative-step": ["setting=speculative", "setting.granularity=step", "setting.criterion=logprob",
                          "setting.max_new_tokens=40"],
@@ -60,7 +60,7 @@ def test_token_argmax_on_vllm_writes_the_skyline_text(vllm_pair, tmp_path):
 def test_a_model_can_stay_on_transformers(vllm_pair, tmp_path):
     run_setting("speculative", tmp_path, "student.backend=hf")
     models = json.loads((tmp_path / "speculative" / "environment.json").read_text())["models"]
-    assert models["teacher"]["backend"] == "vllm" and models["student"].get("backend", "hf") == "hf"
+    assert models["teacher"]["backend"] == "vllm" and models["student"]["backend"] == "hf"
 
 
 @pytest.mark.parametrize("overrides, message", [
