@@ -59,3 +59,26 @@ def test_token_argmax_speculative_equals_the_teachers_greedy_text_on_the_bundled
     # The point of it: far fewer teacher forward passes than tokens when the student mostly agrees.
     for record in spec:
         assert record["cost"]["teacher"]["forward_passes"] <= 24
+
+
+@needs_parts
+def test_token_argmax_on_vllm_equals_the_teachers_greedy_text_on_the_bundled_pair(tmp_path):
+    """The bundled pair on vLLM engines (the CPU build here): token/argmax gives the skyline's text."""
+    from reasoning.models.vllm_engine import keep_engines, stop_all
+
+    common = ["backend=vllm", "dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32",
+              "teacher.dtype=float32", "student.vllm.enforce_eager=true", "teacher.vllm.enforce_eager=true",
+              "run.progress=false"]
+    try:
+        with keep_engines():  # the skyline reuses the speculative run's teacher engine
+            run(compose("setting=speculative", "setting.granularity=token", "setting.criterion=argmax",
+                        "setting.max_interventions=1000", *common), tmp_path / "spec")
+            run(compose("setting=skyline", *common), tmp_path / "sky")
+    finally:
+        stop_all()
+    spec = read_records(tmp_path / "spec/results.jsonl")
+    sky = read_records(tmp_path / "sky/results.jsonl")
+    assert [r["response"] for r in spec] == [r["response"] for r in sky]
+    assert all(r["response"].strip() for r in sky)
+    for record in spec:
+        assert record["cost"]["teacher"]["forward_passes"] <= 24
