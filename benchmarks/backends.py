@@ -42,7 +42,9 @@ def one_run(out: Path, backend: str, setting: str, batch: int, problems: int, to
     wall = time.perf_counter() - start
     if done.returncode:
         return dict(backend=backend, setting=setting, batch=batch, error=done.stderr.strip().splitlines()[-1])
-    load = sum(float(s) for s in LOAD.findall(done.stderr))
+    # Hydra's log file in the run folder has every "loaded in" / "engine ready in" line once.
+    logs = "".join(f.read_text() for f in folder.glob("*.log")) or done.stdout + done.stderr
+    load = sum(float(s) for s in LOAD.findall(logs))
     records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines() if line.strip()]
     row = dict(backend=backend, setting=setting, batch=batch, wall=wall, load=load, solve=wall - load,
                accuracy=sum(r["correct"] for r in records) / len(records))

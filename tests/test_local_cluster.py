@@ -154,3 +154,29 @@ def test_a_sweep_job_preempted_mid_batch_resumes_without_a_traceback(slurm_clust
     starts = [int(n) for n in re.findall(r"24 problems, (\d+) already done", job_log)]
     assert len(starts) == 2 and starts[1] >= 4, starts
     assert "Traceback" not in job_log, job_log[-3000:]
+
+
+def test_a_vllm_sweep_runs_on_the_local_cluster(slurm_cluster, tmp_path):
+    """`-m cluster=local backend=vllm`: each sweep job starts its own engines inside its SLURM job,
+    finishes, and leaves no engine process behind on the node."""
+    import subprocess
+
+    import psutil
+
+    from reasoning.results import read_records
+
+    root = Path(__file__).resolve().parents[1]
+    overrides = ["setting=baseline,speculative", "backend=vllm", "student=tiny", "teacher=tiny-teacher",
+                 "setting.max_new_tokens=24", "dataset.limit=2", "run.progress=false", "hydra.launcher.mem_gb=8",
+                 "hydra.launcher.cpus_per_task=2", "hydra.launcher.timeout_min=15"]
+    done = subprocess.run([sys.executable, "-m", "reasoning", "-m", "cluster=local", f"hydra.sweep.dir={tmp_path}",
+                           *overrides], cwd=root, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    for job in ("0-baseline", "1-speculative"):
+        assert len(read_records(tmp_path / job / "results.jsonl")) == 2
+    job_log = "".join(p.read_text() for p in (tmp_path / ".submitit").rglob("*_log.*"))
+    assert "vLLM engine ready" in job_log and "Traceback" not in job_log, job_log[-3000:]
+    ours = {p.pid for p in psutil.Process().children(recursive=True)}  # this session's own engines (vllm_pair)
+    engines = [p for p in psutil.process_iter(["name", "cmdline"]) if p.pid not in ours and
+               ("VLLM" in (p.info["name"] or "") or "spawn_main" in " ".join(p.info["cmdline"] or []))]
+    assert not engines, [p.info for p in engines]

@@ -82,6 +82,11 @@ def test_a_spread_is_checked_against_its_max_memory():
     with pytest.raises(ReasoningError, match=r"~131.0 GiB .* cuda:1, cuda:2 has 80.0 GiB free"):
         check_fits(table, 131 * GIB, {g: H100 for g in range(4)}, "bfloat16")
     check_fits(place("teacher", None, "auto", None, gpus(4)), 131 * GIB, {g: H100 for g in range(4)}, "bfloat16")
+    # A table with cpu (or disk) offloads what the GPUs cannot hold: accelerate splits it, we do not refuse.
+    split = place("teacher", None, "auto", {0: "600MiB", "cpu": "8GiB"}, gpus(1))
+    check_fits(split, 1 * GIB, {0: H100}, "bfloat16")
+    with pytest.raises(ReasoningError, match="8.6 GiB free"):
+        check_fits(split, 16 * GIB, {0: H100}, "bfloat16")
 
 
 @pytest.mark.parametrize("n, teacher_gpus", [(4, [1, 2, 3]), (8, [1, 2, 3, 4, 5, 6, 7])])

@@ -112,7 +112,9 @@ def check_fits(placement: Placement, need_bytes: int, free_bytes: dict[int, int]
     gpus = placement.gpus
     if not gpus or need_bytes <= 0:
         return
+    offload = {k: v for k, v in placement.max_memory.items() if k in ("cpu", "disk")}
     room = sum(min(free_bytes.get(g, 0), _bytes(placement.max_memory.get(g, free_bytes.get(g, 0)))) for g in gpus)
+    room += sum(_bytes(v) for v in offload.values())  # a max_memory with cpu/disk: accelerate offloads the rest
     if need_bytes > room:
         where = ", ".join(f"cuda:{g}" for g in gpus)
         others = [r for r, p in PLACED.items() if r != placement.role and set(p["gpus"]) & set(gpus)]
