@@ -2,7 +2,7 @@
 # The GPU check, for the day a GPU machine is lent (one GPU, e.g. an H200); all of it in under 8 minutes.
 #   (a) transformers split over cuda:0 + cpu: the bundled 0.5B as teacher with device_map auto and
 #       max_memory {0: 600MiB, cpu: 8GiB} (its weights are ~0.9 GiB, so part of them stays on the CPU;
-#       SPLIT_GPU=... changes the 600MiB). The loader's fit check may refuse it: the report says so;
+#       SPLIT_GPU=... changes the 600MiB); the report says whether the split happened;
 #   (b) baseline, skyline, feedback and speculative token/argmax on 8 GSM8K problems, bundled pair, 256 new
 #       tokens, both models on cuda:0: each on vLLM (backend=vllm), then on transformers (backend=hf);
 #   (c) per run: wall time, load time, tokens/s per model, peak GPU memory (nvidia-smi, polled), and the
