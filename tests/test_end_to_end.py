@@ -49,11 +49,15 @@ def test_the_notebook_executes_on_the_sweep(sweep, monkeypatch):
 
 def test_the_shipped_measured_runs_still_load():
     """results/runs/ holds the measured bundled-pair runs the notebook opens by default."""
-    df = load(ROOT / "results" / "runs")
+    df = load(ROOT / "results" / "runs" / "gsm8k")
     assert df.groupby("setting").size().to_dict() == {"baseline": 100, "feedback": 100, "skyline": 100,
                                                         "speculative": 200}
     assert df.teacher_computed_tokens.notna().all()  # measured with the prefix-cache engine
     assert df.groupby("setting").correct.mean()["skyline"] > df.groupby("setting").correct.mean()["baseline"]
+    on_vllm = load(ROOT / "results" / "runs" / "gsm8k-vllm")  # the same 100 problems on the vLLM backend
+    assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "skyline": 100}
+    assert set(on_vllm.id) == set(df.id)
+    assert len(load(ROOT / "results" / "runs")) == 700  # both folders together, as the notebook opens them
 
 
 # --- the README's main job, as a new user runs it: default run folder, console as printed ----------
