@@ -17,7 +17,25 @@ from reasoning.models.types import Conversation, Cost, Generation, Scores, as_me
 log = logging.getLogger(__name__)
 
 
-class HFModel:
+class Tokenized:
+    """Text <-> ids through `self.tokenizer` (a transformers tokenizer), shared by every real backend."""
+
+    tokenizer: object
+
+    def render_chat(self, messages: Conversation) -> str:
+        return self.tokenizer.apply_chat_template(as_messages(messages), add_generation_prompt=True, tokenize=False)
+
+    def encode_chat(self, messages: Conversation) -> list[int]:
+        return self.encode(self.render_chat(messages))
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+class HFModel(Tokenized):
     """A loaded causal LM. Inputs go to the device of its embedding layer (also under `device_map`).
 
     Decoding follows only the knobs given here (recorded in `decoding`), never the checkpoint's own
@@ -36,7 +54,7 @@ class HFModel:
                              repetition_penalty=repetition_penalty)
         self.input_device = model.get_input_embeddings().weight.device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.eos_ids = frozenset(_eos_ids(model, tokenizer))
+        self.eos_ids = frozenset(eos_ids(model.generation_config, tokenizer))
         self._processors = _processors(self.decoding)  # built once: the decode loop runs them every token
         self.batch_invariant = batch_invariant
         self.seed = seed
@@ -49,19 +67,6 @@ class HFModel:
         ignored = _checkpoint_decoding(model)
         if ignored:
             log.info("%s: ignoring the checkpoint's generation_config %s; decoding is %s", name, ignored, self.decoding)
-
-    # --- text <-> ids -------------------------------------------------------------------------------
-    def render_chat(self, messages: Conversation) -> str:
-        return self.tokenizer.apply_chat_template(as_messages(messages), add_generation_prompt=True, tokenize=False)
-
-    def encode_chat(self, messages: Conversation) -> list[int]:
-        return self.encode(self.render_chat(messages))
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     # --- model calls --------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -179,10 +184,10 @@ def _per_row(budget: int | Sequence[int], n: int) -> list[int]:
     return [int(budget)] * n if isinstance(budget, int) else [int(b) for b in budget]
 
 
-def _eos_ids(model, tokenizer) -> set[int]:
+def eos_ids(generation_config, tokenizer) -> set[int]:
     """Every token that ends a reply: the generation config's eos list plus the tokenizer's."""
     ids = set()
-    configured = getattr(model.generation_config, "eos_token_id", None)
+    configured = getattr(generation_config, "eos_token_id", None)
     if configured is not None:
         ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
     if tokenizer.eos_token_id is not None:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
-
 from reasoning import progress
-from reasoning.models.hf import _per_row, row_seed
-from reasoning.models.types import Conversation, Cost, Generation, Scores, as_messages
+from reasoning.models.hf import Tokenized, _per_row, eos_ids, row_seed
+from reasoning.models.types import Cost, Generation, Scores
 from reasoning.models.vllm_engine import Engine
 
 log = logging.getLogger(__name__)
 
 
-class VLLMModel:
+class VLLMModel(Tokenized):
     def __init__(self, name: str, tokenizer, engine: Engine, eos_ids, *, do_sample: bool = False,
                  temperature: float = 1.0, top_p: float = 1.0, repetition_penalty: float = 1.0, seed: int = 0):
         self.name = name
@@ -30,19 +28,6 @@ class VLLMModel:
                              repetition_penalty=repetition_penalty)
         self.seed = seed
         self.load_seconds = engine.load_seconds
-
-    # --- text <-> ids (as HFModel) ------------------------------------------------------------------
-    def render_chat(self, messages: Conversation) -> str:
-        return self.tokenizer.apply_chat_template(as_messages(messages), add_generation_prompt=True, tokenize=False)
-
-    def encode_chat(self, messages: Conversation) -> list[int]:
-        return self.encode(self.render_chat(messages))
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     # --- model calls --------------------------------------------------------------------------------
     def generate(self, prompts, max_new_tokens, stop=()) -> list[Generation]:
@@ -122,28 +107,21 @@ def load_vllm(name: str, path: str, *, role: str, dtype: str, device: str, knobs
         dtype = "bfloat16" if gpus else fast_dtype("cpu")
         log.info("%s: dtype fast -> %s on %s", role, dtype, f"GPUs {list(gpus)}" if gpus else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
-    engine = Engine.get(f"{role} {name}", engine_arguments(path, dtype, gpus, knobs, seed),
-                        engine_environment(gpus, batch_invariant, dict(os.environ)))
+    arguments = engine_arguments(path, dtype, gpus, knobs, seed)
+    engine = Engine.get(f"{role} {name}", arguments, engine_environment(gpus, batch_invariant, dict(os.environ)))
     PLACED[role] = {"placement": f"vllm on {'GPUs ' + ','.join(map(str, gpus)) if gpus else 'cpu'}",
                     "devices": [f"cuda:{g}" for g in gpus] or ["cpu"], "gpus": list(gpus), "dtype": dtype,
-                    "backend": "vllm", "engine": {k: v for k, v in engine_arguments(path, dtype, gpus, knobs, seed).items()
-                                                  if k not in ("model", "tokenizer")},
+                    "backend": "vllm", "engine": {k: v for k, v in arguments.items() if k not in ("model", "tokenizer")},
                     "load_seconds": round(engine.load_seconds, 1)}
-    return VLLMModel(name, tokenizer, engine, _eos_ids(path, tokenizer, local_files_only), **(generation or {}),
-                     seed=seed)
+    return VLLMModel(name, tokenizer, engine, eos_ids(_generation_config(path, local_files_only), tokenizer),
+                     **(generation or {}), seed=seed)
 
 
-def _eos_ids(path: str, tokenizer, local_files_only: bool) -> set[int]:
-    """As the transformers backend: the generation config's eos list plus the tokenizer's."""
+def _generation_config(path: str, local_files_only: bool):
+    """The checkpoint's generation config (for its eos ids), or None where it has no generation_config.json."""
     from transformers import GenerationConfig
 
-    ids = set()
     try:
-        configured = GenerationConfig.from_pretrained(path, local_files_only=local_files_only).eos_token_id
-    except OSError:  # no generation_config.json: the tokenizer's eos only
-        configured = None
-    if configured is not None:
-        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return ids
+        return GenerationConfig.from_pretrained(path, local_files_only=local_files_only)
+    except OSError:
+        return None

@@ -34,6 +34,7 @@ class Engine:
 
     def __init__(self, label: str, engine_args: dict, env: dict):
         self.label = label
+        self.key = _key(engine_args, env)
         context = multiprocessing.get_context("spawn")  # vLLM must not inherit a forked torch
         self._conn, child_end = context.Pipe()
         self.process = context.Process(target=serve, args=(child_end, engine_args, env, os.getpid()),
@@ -50,11 +51,10 @@ class Engine:
     @classmethod
     def get(cls, label: str, engine_args: dict, env: dict) -> "Engine":
         """The running engine for these arguments, or a new one."""
-        key = (repr(sorted(engine_args.items())), repr(sorted(env.items())))
-        engine = _ENGINES.get(key)
+        engine = _ENGINES.get(_key(engine_args, env))
         if engine is None or not engine.process.is_alive():
-            engine = _ENGINES[key] = cls(label, engine_args, env)
-        engine.key = key
+            engine = cls(label, engine_args, env)
+            _ENGINES[engine.key] = engine
         return engine
 
     def call(self, kind: str, *args):
@@ -83,7 +83,7 @@ class Engine:
 
     def stop(self) -> None:
         """Stop the engine and every process under it; memory is freed when they exit."""
-        _ENGINES.pop(getattr(self, "key", None), None)
+        _ENGINES.pop(self.key, None)
         if self.process.pid is None or not self.process.is_alive():
             return
         descendants = _descendants(self.process.pid)
@@ -121,6 +121,11 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def _key(engine_args: dict, env: dict) -> tuple:
+    """What makes two engines the same: their arguments and environment."""
+    return repr(sorted(engine_args.items())), repr(sorted(env.items()))
 
 
 def _descendants(pid: int) -> list:

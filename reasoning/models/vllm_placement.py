@@ -17,8 +17,7 @@ from reasoning.errors import ReasoningError
 
 GIB = 2 ** 30
 CPU_KV_CACHE_BYTES = GIB  # on CPU, vLLM's memory share is of all RAM; a fixed KV cache is plenty here
-ENGINE_KNOBS = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "kv_cache_memory_bytes",
-                "enforce_eager")
+
 
 
 def installed_build() -> str | None:
