@@ -11,6 +11,7 @@ differ, extracted answers that differ, and problems whose correctness flips. Run
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,16 +21,22 @@ sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 SMOKE = ["student=tiny", "teacher=tiny-teacher", "dataset=synthetic", "dataset.limit=4", "setting.max_new_tokens=8"]
 
 
-def variants(batch: int, limit: int) -> dict[str, tuple[list[str], int | None]]:
+# What the mode promises not to depend on; the other rows (batch 4, a shifted batch, float32) only run in
+# the default mode: with the mode on every row already runs alone, and a dtype is part of the model.
+INVARIANT_ROWS = ("batch 1", "prefix cache off", "resumed mid-run (empty cache)")
+
+
+def variants(batch: int, limit: int, mode: str = "false") -> dict[str, tuple[list[str], int | None]]:
     """name -> (overrides against the reference, resume after this many problems or None)."""
-    return {
-        "batch 1": ([f"run.batch_size=1"], None),
+    rows = {
+        "batch 1": (["run.batch_size=1"], None),
         "batch 4": (["run.batch_size=4"], None),
         "batch composition shifted by one (first problem alone)": ([], 1),
         "prefix cache off": (["student.prefix_cache=false", "teacher.prefix_cache=false"], None),
         "resumed mid-run (empty cache)": ([], max(limit // 2, 1)),
         "float32 instead of the preset's dtype": (["student.dtype=float32", "teacher.dtype=float32"], None),
     }
+    return rows if mode == "false" else {k: v for k, v in rows.items() if k in INVARIANT_ROWS}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -41,17 +48,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("overrides", nargs="*", help="config overrides shared by every run (after --)")
     args = parser.parse_args(argv)
     shared = [f"setting={args.setting}", "run.progress=false", *(SMOKE if args.smoke else []), *args.overrides]
-    rows = []
-    for mode in ("false", "true"):
-        base = [*shared, f"run.batch_size={args.batch}", f"run.batch_invariant={mode}"]
-        reference = _run(base, args.out / f"invariant-{mode}" / "reference", None)
-        if mode == "true":
-            rows.append(_row("batch-invariant on vs off", "-", _records(args.out / "invariant-false" / "reference"),
-                             reference))
-        for name, (extra, resume_at) in variants(args.batch, len(reference)).items():
+    base = {mode: [*shared, f"run.batch_size={args.batch}", f"run.batch_invariant={mode}"] for mode in ("false", "true")}
+    # Both references first: with them alone the table already has the mode's cost and on-vs-off row.
+    references = {mode: _run(base[mode], args.out / f"invariant-{mode}" / "reference", None) for mode in base}
+    rows = [_row("batch-invariant on vs off", "-", references["false"], references["true"])]
+    for mode in base:
+        for name, (extra, resume_at) in variants(args.batch, len(references[mode]), mode).items():
             folder = args.out / f"invariant-{mode}" / _slug(name)
-            rows.append(_row(name, mode, reference, _run([*base, *extra], folder, resume_at)))
-    table = _table(rows)
+            rows.append(_row(name, mode, references[mode], _run([*base[mode], *extra], folder, resume_at)))
+    table = _table(rows) + "\n\n" + _costs(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table + "\n")
     print(table)
@@ -96,6 +101,17 @@ def _table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {r['what differs']} | {r['batch_invariant']} | {r['problems']} | {r['texts_differ']} | "
                      f"{r['answers_differ']} | {r['correct_flips']} |")
+    return "\n".join(lines)
+
+
+def _costs(out: Path) -> str:
+    """Model seconds per run folder (from summary.json): the mode's cost is its reference against the default's."""
+    lines = ["| run | model seconds | generated tokens |", "|---|---|---|"]
+    for summary in sorted(out.glob("invariant-*/*/summary.json")):
+        cost = json.loads(summary.read_text())["cost"]
+        seconds = sum(c["seconds"] for c in cost.values())
+        tokens = sum(c["generated_tokens"] for c in cost.values())
+        lines.append(f"| {summary.parent.parent.name}/{summary.parent.name} | {seconds:.0f} | {tokens} |")
     return "\n".join(lines)
 
 
