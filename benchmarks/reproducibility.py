@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
@@ -21,22 +25,32 @@ sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 SMOKE = ["student=tiny", "teacher=tiny-teacher", "dataset=synthetic", "dataset.limit=4", "setting.max_new_tokens=8"]
 
 
-# What the mode promises not to depend on; the other rows (batch 4, a shifted batch, float32) only run in
-# the default mode: with the mode on every row already runs alone, and a dtype is part of the model.
-INVARIANT_ROWS = ("batch 1", "prefix cache off", "resumed mid-run (empty cache)")
+# The default mode runs every row but the kill (its "resumed mid-run" row already shows what a resume does);
+# the mode runs only what it promises not to depend on: with it on every row already runs alone, and a
+# dtype is part of the model.
+KILLED = "killed (SIGKILL) after its first batch, rerun"
+INVARIANT_ROWS = ("batch 1", "prefix cache off", "resumed mid-run (empty cache)", KILLED)
 
 
-def variants(batch: int, limit: int, mode: str = "false") -> dict[str, tuple[list[str], int | None]]:
-    """name -> (overrides against the reference, resume after this many problems or None)."""
+class Variant(NamedTuple):
+    overrides: list[str]  # against the reference
+    stop_after: int | None = None  # run this many problems, then the rest by a resume in new models
+    kill_after: int | None = None  # `python -m reasoning` SIGKILLed once this many records are written, rerun
+
+
+def variants(batch: int, limit: int, mode: str = "false") -> dict[str, Variant]:
     rows = {
-        "batch 1": (["run.batch_size=1"], None),
-        "batch 4": (["run.batch_size=4"], None),
-        "batch composition shifted by one (first problem alone)": ([], 1),
-        "prefix cache off": (["student.prefix_cache=false", "teacher.prefix_cache=false"], None),
-        "resumed mid-run (empty cache)": ([], max(limit // 2, 1)),
-        "float32 instead of the preset's dtype": (["student.dtype=float32", "teacher.dtype=float32"], None),
+        "batch 1": Variant(["run.batch_size=1"]),
+        "batch 4": Variant(["run.batch_size=4"]),
+        "batch composition shifted by one (first problem alone)": Variant([], stop_after=1),
+        "prefix cache off": Variant(["student.prefix_cache=false", "teacher.prefix_cache=false"]),
+        "resumed mid-run (empty cache)": Variant([], stop_after=max(limit // 2, 1)),
+        "float32 instead of the preset's dtype": Variant(["student.dtype=float32", "teacher.dtype=float32"]),
+        KILLED: Variant([], kill_after=batch),
     }
-    return rows if mode == "false" else {k: v for k, v in rows.items() if k in INVARIANT_ROWS}
+    if mode == "true":
+        return {name: rows[name] for name in INVARIANT_ROWS}
+    return {name: variant for name, variant in rows.items() if name != KILLED}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -48,14 +62,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("overrides", nargs="*", help="config overrides shared by every run (after --)")
     args = parser.parse_args(argv)
     shared = [f"setting={args.setting}", "run.progress=false", *(SMOKE if args.smoke else []), *args.overrides]
-    base = {mode: [*shared, f"run.batch_size={args.batch}", f"run.batch_invariant={mode}"] for mode in ("false", "true")}
+    base = {mode: [*shared, f"run.batch_size={args.batch}", f"run.batch_invariant={mode}"]
+            for mode in ("false", "true")}
     # Both references first: with them alone the table already has the mode's cost and on-vs-off row.
     references = {mode: _run(base[mode], args.out / f"invariant-{mode}" / "reference", None) for mode in base}
     rows = [_row("batch-invariant on vs off", "-", references["false"], references["true"])]
     for mode in base:
-        for name, (extra, resume_at) in variants(args.batch, len(references[mode]), mode).items():
+        for name, variant in variants(args.batch, len(references[mode]), mode).items():
             folder = args.out / f"invariant-{mode}" / _slug(name)
-            rows.append(_row(name, mode, references[mode], _run([*base[mode], *extra], folder, resume_at)))
+            overrides = [*base[mode], *variant.overrides]
+            if variant.kill_after is not None:
+                _kill_after(overrides, folder, variant.kill_after)
+            rows.append(_row(name, mode, references[mode], _run(overrides, folder, variant.stop_after)))
     table = _table(rows) + "\n\n" + _costs(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table + "\n")
@@ -63,15 +81,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def _run(overrides: list[str], folder: Path, resume_at: int | None) -> list[dict]:
-    """One run into `folder` (reused if it is complete); `resume_at`: first that many problems, then the
+def _run(overrides: list[str], folder: Path, stop_after: int | None) -> list[dict]:
+    """One run into `folder` (reused if it is complete); `stop_after`: first that many problems, then the
     rest by a resume in new models (an empty prefix cache, other batch neighbours)."""
     from reasoning.run import run
 
-    if resume_at is not None:
-        run(_compose(*overrides, f"dataset.limit={resume_at}"), folder)
+    if stop_after is not None:
+        run(_compose(*overrides, f"dataset.limit={stop_after}"), folder)
     run(_compose(*overrides), folder)
     return _records(folder)
+
+
+def _kill_after(overrides: list[str], folder: Path, records: int) -> None:
+    """`python -m reasoning` into `folder`, SIGKILLed once it has written `records` records (a job killed
+    mid-run: its next batch is lost in flight); skipped where the folder already has them."""
+    from reasoning.results import read_records
+
+    results = folder / "results.jsonl"
+    if len(read_records(results)) >= records:
+        return
+    proc = subprocess.Popen([sys.executable, "-m", "reasoning", *overrides, f"hydra.run.dir={folder}"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and len(read_records(results)) < records:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 def _records(folder: Path) -> list[dict]:

@@ -77,5 +77,17 @@ def _hardware() -> dict:
 
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {"host": socket.gethostname(), "platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "cuda_devices": gpus,
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+            # bf16 texts differ between CPUs with and without native bf16 (`dtype: fast` picks by it too)
+            "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+            "cuda_devices": gpus, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or None

@@ -242,3 +242,6 @@ def test_the_reproducibility_benchmark_runs_on_tiny_models(tmp_path):
     assert all(r["texts_differ"] == 0 for r in rows if r["batch_invariant"] == "true"
                and not r["what differs"].startswith("float32"))
     assert "| batch 1 | true | 4 | 0 | 0 | 0 |" in (tmp_path / "table.md").read_text()
+    killed = tmp_path / "invariant-true" / reproducibility._slug(reproducibility.KILLED)
+    starts = [json.loads(line) for line in (killed / "history.jsonl").read_text().splitlines()]
+    assert len(starts) == 2 and starts[1]["resumed_after"] >= 2  # killed after its first batch, then rerun

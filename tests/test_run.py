@@ -46,7 +46,9 @@ def test_each_setting_writes_a_complete_record_per_problem(tmp_path, setting, ex
     assert saved["grader_timeouts"] == sum(r["timed_out"] for r in records)
     assert (tmp_path / "config.yaml").exists()
     env = json.loads((tmp_path / "environment.json").read_text())
-    assert env["packages"]["torch"] and "cpu_count" in env["hardware"] and "commit" in env["git"]
+    assert env["packages"]["torch"] and "cpu_count" in env["hardware"] and env["hardware"]["cpu_model"]
+    assert isinstance(env["hardware"]["cpu_native_bf16"], bool)
+    assert "commit" in env["git"]
 
 
 def test_resume_skips_recorded_problems_and_repairs_a_torn_line(tmp_path):
