@@ -201,7 +201,7 @@ def test_the_noise_floor_counts_problems_that_flip_across_reruns():
     floor = noise_floor(_frame({"a": [True, True, False, False], "b": [True, False, False, True],
                                 "c": [True, True, True, False]}))
     assert (floor.reruns, floor.problems, floor.flipping, floor.worst_pair) == (3, 4, 3, 3)
-    assert "3 of 4 problems flip correctness across 3 reruns" in floor.line()
+    assert "3 of 4 problems flip correctness across 3 reruns of one config (baseline)" in floor.line()
     assert noise_floor(_frame({"a": [True, False], "b": [True, False]})).flipping == 0
 
 

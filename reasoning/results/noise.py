@@ -40,10 +40,12 @@ class NoiseFloor:
     problems: int  # problems every rerun has
     flipping: int  # problems whose correctness is not the same in every rerun
     worst_pair: int  # the most problems two reruns disagree on
+    settings: tuple[str, ...] = ()  # what was rerun, so a reader knows which config the floor is of
 
     def line(self) -> str:
+        of = f" ({', '.join(self.settings)})" if self.settings else ""
         return (f"Noise floor: {self.flipping} of {self.problems} problems flip correctness across {self.reruns} "
-                f"reruns of one config (at most {self.worst_pair} between two of them).")
+                f"reruns of one config{of} (at most {self.worst_pair} between two of them).")
 
     def expected_on(self, problems: int) -> float:
         """The flips to expect on `problems` problems: reruns measured on fewer problems scale up."""
@@ -56,7 +58,8 @@ def noise_floor(reruns: pd.DataFrame) -> NoiseFloor:
     correct = pd.DataFrame({run: _correct_on(g, common) for run, g in reruns.groupby("run", sort=False)})
     flipping = int((correct.nunique(axis=1) > 1).sum()) if len(correct.columns) else 0
     worst = max((int((correct[a] != correct[b]).sum()) for a, b in combinations(correct.columns, 2)), default=0)
-    return NoiseFloor(len(correct.columns), len(common), flipping, worst)
+    settings = tuple(sorted(reruns["setting"].dropna().unique())) if "setting" in reruns else ()
+    return NoiseFloor(len(correct.columns), len(common), flipping, worst, settings)
 
 
 def within_noise(paired: pd.DataFrame, floor: NoiseFloor) -> list[str]:
