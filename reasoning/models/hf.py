@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from reasoning import progress
-from reasoning.models.kv_batch import BlockRow, KVBatch
+from reasoning.models.kv_batch import KVBatch, TokenRow
 from reasoning.models.prefix_cache import PrefixCache
 from reasoning.models.types import Conversation, Cost, Generation, Scores, as_messages
 
@@ -58,9 +58,9 @@ class HFModel(Tokenized):
         self._processors = _processors(self.decoding)  # built once: the decode loop runs them every token
         self.batch_invariant = batch_invariant
         self.seed = seed
-        # Batch-invariant: every row runs alone, prefilled in fixed blocks (see `kv_batch.BlockRow`), so its
+        # Batch-invariant: every row runs alone, one token per forward pass (see `kv_batch.TokenRow`), so its
         # numbers never depend on its neighbours, the batch's padding or what the prefix cache holds.
-        self._open = BlockRow if batch_invariant else KVBatch
+        self._open = TokenRow if batch_invariant else KVBatch
         self.cache = PrefixCache(prefix_cache_tokens) if prefix_cache and _can_cache_prefixes(model) else None
         if prefix_cache and self.cache is None:
             log.warning("%s: prefix cache off (sliding-window or non-standard attention layers)", name)

@@ -99,63 +99,55 @@ def _cache_argument(model) -> str:
     import inspect
 
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-BLOCK = 32  # tokens per prefill block in batch-invariant mode
-
-
-class BlockRow:
-    """One row alone, with the same shapes whatever the batch or the prefix cache: batch-invariant mode.
+class TokenRow:
+    """One row alone, one token per forward pass: batch-invariant mode.
 
     Matmul and attention kernels may sum in another order for another shape, so in bf16 a row's logits
-    can depend on how many rows or tokens share a forward pass. Here a row never shares one: its
-    uncached tokens are prefilled in blocks at fixed absolute positions ([0, 32), [32, 64), ...) and
-    generated tokens are fed one at a time. Only keys/values of whole blocks are stored in (and
-    served from) the prefix cache, so a cached prefix is bit for bit what a fresh prefill computes.
-    Same interface as `KVBatch`, for a batch of one row.
+    can depend on how many rows or tokens share a forward pass. Here every token of every row runs alone
+    over its whole past, prompt tokens included, so each position's keys, values and logits come from the
+    same call whatever the batch, the prefix cache or the kind of call: a cached prefix is bit for bit a
+    fresh one, and scoring a draft computes exactly what the model's own decoding computes (token/argmax
+    verification is then lossless in bf16; prefilling in blocks was not: 5 of 8 tiny near-tie texts
+    differed). The price: a prefill is one forward per uncached token. Same interface as `KVBatch`, for a
+    batch of one row.
     """
 
     def __init__(self, model, rows: list[list[int]], limits: list[int], cache: PrefixCache | None,
-                 pad_id: int, device, block: int = BLOCK):
+                 pad_id: int, device):
         (row,), (limit,) = rows, limits
-        self.model, self.device, self.block = model, device, block
+        self.model, self.device = model, device
         entry, n = cache.longest_prefix(row, limit) if cache else (None, 0)
-        n = n // block * block  # reuse whole blocks only
         self.cached = [n]
         self.seqs = [list(row)]
-        self._whole = n  # tokens whose keys/values were computed as whole aligned blocks
         self._past = _past_of(entry, n)
 
     def prefill(self, keep: int) -> torch.Tensor:
-        """Run the uncached tokens block by block; logits of the row's last `keep` tokens ([1, keep, vocab])."""
-        seq, first_kept = self.seqs[0], len(self.seqs[0]) - keep
+        """Run the uncached tokens one by one; logits of the row's last `keep` tokens ([1, keep, vocab])."""
+        seq = self.seqs[0]
+        first_kept = len(seq) - keep
         kept = []
-        for start in range(self.cached[0], len(seq), self.block):
-            end = min(start + self.block, len(seq))
-            wanted = end - max(start, first_kept)  # this block's share of the kept logits (a suffix of it)
-            logits = self._forward(seq[start:end], start, max(wanted, 1))
-            if wanted > 0:
-                kept.append(logits[:, -wanted:])
-            if end - start == self.block:
-                self._whole = end
+        for position in range(self.cached[0], len(seq)):
+            logits = self._forward(seq[position], position)
+            if position >= first_kept:
+                kept.append(logits)
         return torch.cat(kept, dim=1)
 
     def step(self, tokens: list[int | None]) -> torch.Tensor:
         (token,) = tokens  # a single row is never fed once finished: generate stops with it
         self.seqs[0].append(token)
-        return self._forward([token], len(self.seqs[0]) - 1, 1)[:, -1]
+        return self._forward(token, len(self.seqs[0]) - 1)[:, -1]
 
     def store(self, cache: PrefixCache) -> None:
-        """Keep the whole blocks only: a partial block or a decoded token was computed in another shape."""
-        n = self._whole
+        n = self._past.get_seq_length()  # every token whose keys/values were computed (the last one may not be)
         if n:
             cache.store(self.seqs[0][:n], [(layer.keys[0, :, :n].clone(), layer.values[0, :, :n].clone())
                                            for layer in self._past.layers])
 
-    def _forward(self, ids: list[int], start: int, keep: int) -> torch.Tensor:
-        end = start + len(ids)
-        out = self.model(input_ids=torch.tensor([ids], device=self.device),
-                         attention_mask=torch.ones((1, end), dtype=torch.long, device=self.device),
-                         position_ids=torch.arange(start, end, device=self.device)[None],
-                         use_cache=True, logits_to_keep=keep, **{_cache_argument(self.model): self._past})
+    def _forward(self, token: int, position: int) -> torch.Tensor:
+        out = self.model(input_ids=torch.tensor([[token]], device=self.device),
+                         attention_mask=torch.ones((1, position + 1), dtype=torch.long, device=self.device),
+                         position_ids=torch.tensor([[position]], device=self.device),
+                         use_cache=True, logits_to_keep=1, **{_cache_argument(self.model): self._past})
         return out.logits
 
 
