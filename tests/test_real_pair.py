@@ -66,8 +66,14 @@ def test_token_argmax_on_vllm_equals_the_teachers_greedy_text_on_the_bundled_pai
     """The bundled pair on vLLM engines (the CPU build here): token/argmax gives the skyline's text."""
     from reasoning.models.vllm_engine import keep_engines, stop_all
 
+    # Two float32 engines of the bundled pair (~5 and ~10 GB on CPU while loading) fit in 24 GB only
+    # without the tiny engines the session keeps (~3 GB) and with a KV cache sized for 2 short problems.
+    stop_all()
+    kv, length = 256 * 2**20, 2048
     common = ["backend=vllm", "dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32",
               "teacher.dtype=float32", "student.vllm.enforce_eager=true", "teacher.vllm.enforce_eager=true",
+              f"student.vllm.kv_cache_memory_bytes={kv}", f"teacher.vllm.kv_cache_memory_bytes={kv}",
+              f"student.vllm.max_model_len={length}", f"teacher.vllm.max_model_len={length}",
               "run.progress=false"]
     try:
         with keep_engines():  # the skyline reuses the speculative run's teacher engine
