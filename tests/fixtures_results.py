@@ -35,7 +35,7 @@ def config(setting: str, **knobs) -> dict:
     cfg["setting"] = {"_target_": f"reasoning.settings.{setting}.{setting.title()}", "max_new_tokens": 512}
     for key, value in knobs.items():
         section, _, name = key.rpartition("__")
-        cfg[section or "setting"][name] = value
+        cfg.setdefault(section or "setting", {})[name] = value
     return cfg
 
 

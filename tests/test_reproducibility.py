@@ -133,6 +133,19 @@ def test_in_the_mode_a_warm_cache_serves_every_computed_token_and_changes_nothin
     assert scored.logprobs == plain.logprobs and scored.argmax_ids == plain.argmax_ids
 
 
+def test_in_the_mode_every_computed_token_is_a_forward_pass_of_its_own(near_tie_pair):
+    """The mode runs prompt and draft tokens one by one, so the cost must count those passes, not one
+    pass per call (else a verification looks as cheap as in a batched prefill)."""
+    (model, tokenizer), _ = near_tie_pair
+    prompt = HFModel("m", model, tokenizer).encode_chat("Ann has 12 apples and buys 30 more.")
+    for mode in (False, True):
+        m = HFModel("m", model, tokenizer, batch_invariant=mode, prefix_cache=False)
+        written, = m.generate([prompt], 8)
+        scored, = m.score([prompt], [written.ids])
+        assert written.cost.forward_passes == (written.cost.computed_tokens if mode else len(written.ids))
+        assert scored.cost.forward_passes == (len(prompt) + len(written.ids) if mode else 1)
+
+
 def test_sampling_with_one_seed_gives_the_same_texts_at_two_batch_sizes(near_tie_pair, questions):
     sample = dict(do_sample=True, temperature=0.9, top_p=0.95)
     one = _texts(SETTINGS["baseline"], lambda: _models(near_tie_pair, True, **sample), questions, 1)

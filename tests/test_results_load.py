@@ -124,3 +124,23 @@ def test_sharded_baseline_and_skyline_in_one_sweep_keep_their_own_labels(tmp_pat
     df = load(tmp_path)
     assert sorted(df.run.unique()) == ["baseline", "skyline"]
     assert (df.groupby("run").setting.nunique() == 1).all()
+
+
+def test_a_run_older_than_a_knob_reads_as_what_it_ran_and_labels_name_only_what_tells_runs_apart(tmp_path):
+    """An old feedback run has no refine_format or backend keys (it ran single, on transformers); a new
+    one carries vLLM knobs it never used and template hashes: none of that belongs in the label."""
+    records = [dict(r, setting="feedback") for r in baseline_records()]
+    write_run(tmp_path / "old", config("feedback"), records)
+    new = config("feedback", refine_format="chat", backend__name="hf", student__backend="hf",
+                 student__vllm={"tensor_parallel_size": 1}, prompts__refine_prompt={"name": "student_refine_chat",
+                                                                                    "sha256": "ab" * 32})
+    write_run(tmp_path / "new", new, records)
+    on_vllm = config("feedback", refine_format="chat", backend__name="vllm", student__backend="vllm",
+                     student__vllm={"tensor_parallel_size": 2})
+    write_run(tmp_path / "vllm", on_vllm, records)
+    df = load(tmp_path)
+    assert sorted(df.run.unique()) == ["feedback (backend.name=hf, refine_format=chat)",
+                                       "feedback (backend.name=hf, refine_format=single)",
+                                       "feedback (backend.name=vllm, refine_format=chat)"]
+    assert (df.groupby("run_dir")["backend.name"].first().to_dict()
+            == {str(tmp_path / "new"): "hf", str(tmp_path / "old"): "hf", str(tmp_path / "vllm"): "vllm"})

@@ -112,7 +112,8 @@ class HFModel(Tokenized):
         results = []
         for prompt, ids, reason, cached in zip(prompts, generated, reasons, batch.cached):
             computed = len(prompt) - cached + max(len(ids) - 1, 0)  # the last token is never fed back
-            cost = Cost(len(prompt), len(ids), len(ids), seconds, cached_tokens=cached, computed_tokens=computed)
+            passes = computed if self.batch_invariant else len(ids)  # the mode runs each token alone
+            cost = Cost(len(prompt), len(ids), passes, seconds, cached_tokens=cached, computed_tokens=computed)
             results.append(Generation(ids, self.decode(ids), reason, cost))
         return results
 
@@ -141,7 +142,8 @@ class HFModel(Tokenized):
             results.append(Scores(
                 logprobs=chosen.tolist(), argmax_ids=best_ids[:n].tolist(),
                 argmax_logprobs=best_logprobs[:n].tolist(), next_argmax_id=int(best_ids[n]),
-                cost=Cost(len(rows[i]), 0, 1, seconds, cached_tokens=cached, computed_tokens=len(rows[i]) - cached),
+                cost=Cost(len(rows[i]), 0, len(rows[i]) - cached if self.batch_invariant else 1, seconds,
+                          cached_tokens=cached, computed_tokens=len(rows[i]) - cached),
                 next_logprobs={t: float(row_logprobs[n, t]) for t in next_tokens},
             ))
         return results

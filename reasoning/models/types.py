@@ -34,7 +34,8 @@ class Cost:
     """What one or more model calls cost one problem.
 
     In a batched call, token counts are each row's own; `forward_passes` counts the passes a row took
-    part in (prompt pass + one per further generated token); `seconds` is the call's wall time split
+    part in (prompt pass + one per further generated token; in batch-invariant mode, where every token
+    runs alone, one per computed token); `seconds` is the call's wall time split
     evenly across its rows.
 
     `prompt_tokens` is the context a call was given (for `score`: prompt + continuation). Of that,

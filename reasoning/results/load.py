@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("rounds", "interventions", "trace")
 BASE_COLUMNS = ["id", "setting", "correct", "strict_correct", "run", "run_dir"]
+# Keys added after runs were shipped, with the value such older runs had (they ran before the choice
+# existed), so that an old run reads as what it was: `backend.name=hf`, not `None`.
+IMPLIED = {"backend.name": "hf", "student.backend": "hf", "teacher.backend": "hf", "run.batch_invariant": False}
+IMPLIED_FOR_SETTING = {"feedback": {"setting.refine_format": "single"},
+                       "speculative": {"setting.step_delimiter": "\n"}}
 
 
 @dataclass
@@ -95,7 +100,12 @@ def _runs(paths) -> list[Run]:
     for d in find_run_dirs(paths):
         raw = _read_yaml(d)
         # One rule for duplicates everywhere (resume, summary, collect, load): the first record of a problem.
-        runs.append(Run(d, flatten(raw), identity(raw), first_of_each(read_records(d / "results.jsonl"), d)))
+        run = Run(d, flatten(raw), identity(raw), first_of_each(read_records(d / "results.jsonl"), d))
+        if raw:
+            implied = {**IMPLIED, **IMPLIED_FOR_SETTING.get(_setting_name(run), {})}
+            run.config = {**implied, **run.config}
+            run.identity = {**implied, **run.identity}
+        runs.append(run)
     _label(runs)
     return runs
 
@@ -134,8 +144,10 @@ def _label(runs: list[Run]) -> None:
     for setting, keys in by_setting.items():
         configs = [groups[key][0].identity for key in keys]
         names = sorted({k for c in configs for k in c})
-        differing = [k for k in names if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
-        labels = [_describe(setting, config, differing) for config in configs]
+        differing = [k for k in names
+                     if len({json.dumps(c[k], default=str) for c in configs if _tells(c, k)}) > 1]
+        labels = [_describe(setting, config, [k for k in differing if _tells(config, k, differing)])
+                  for config in configs]
         # Same config in different folders (repeats): tell them apart by folder, then by number.
         labels = [f"{label} [{_folder(groups[key][0])}]" if labels.count(label) > 1 else label
                   for key, label in zip(keys, labels)]
@@ -150,6 +162,26 @@ def _folder(run: Run) -> str:
     return run.dir.parent.name if isinstance(_group_key(run), tuple) else run.dir.name
 
 
+def _tells(config: dict, key: str, differing: list[str] = ()) -> bool:
+    """Whether a config's value of `key` says something about that run: it has the key (older runs lack
+    newer ones), the key is used (a role's `vllm` knobs only on vLLM; its `backend` only where it differs
+    from the run's), and no plainer key already says it (a template's hash where its name differs)."""
+    if key not in config:
+        return False
+    role, _, rest = key.partition(".")
+    if role in ("student", "teacher") and rest.startswith("vllm."):
+        return config.get(f"{role}.backend") == "vllm"
+    if role in ("student", "teacher") and rest == "backend":
+        return config[key] != config.get("backend.name")
+    if key.startswith("prompts.") and key.endswith(".sha256"):
+        return key.removesuffix(".sha256") + ".name" not in differing
+    return True
+
+
 def _describe(setting: str, config: dict, differing: list[str]) -> str:
-    knobs = [f"{k.removeprefix('setting.')}={config.get(k)}" for k in differing]
+    knobs = [f"{k.removeprefix('setting.')}={_short(k, config.get(k))}" for k in differing]
     return f"{setting} ({', '.join(knobs)})" if knobs else setting
+
+
+def _short(key: str, value):
+    return value[:8] if key.endswith(".sha256") and isinstance(value, str) else value  # enough to tell apart
