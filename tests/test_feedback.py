@@ -162,15 +162,15 @@ def test_chat_refine_keeps_every_earlier_turn():
 
 def test_single_refine_is_one_user_message():
     student, teacher = _student(), _revise_then_accept()
-    Feedback(student, teacher, max_rounds=3).solve([PROBLEM])
+    Feedback(student, teacher, max_rounds=3, refine_format="single").solve([PROBLEM])
     refine = load_template("student_refine").substitute(question=PROBLEM.question, solution=WRONG,
                                                          feedback="Multiply first.")
     assert student.prompts_seen[1] == f"U:{refine}\nA:"
 
 
 def test_refine_prompt_follows_the_format_and_its_needs_are_checked(tmp_path):
-    assert Feedback(ScriptedModel(), ScriptedModel()).prompts["refine"] == "student_refine"
-    assert Feedback(ScriptedModel(), ScriptedModel(), refine_format="chat").prompts["refine"] == "student_refine_chat"
+    assert Feedback(ScriptedModel(), ScriptedModel()).prompts["refine"] == "student_refine_chat"  # chat is the default
+    assert Feedback(ScriptedModel(), ScriptedModel(), refine_format="single").prompts["refine"] == "student_refine"
     only_feedback = tmp_path / "short.txt"
     only_feedback.write_text("Fix this: $feedback")
     Feedback(ScriptedModel(), ScriptedModel(), refine_format="chat", refine_prompt=str(only_feedback))
@@ -193,7 +193,7 @@ def test_the_validator_checks_refine_format_and_template_together_before_loading
     base = ["setting=feedback", "student=tiny", "teacher=tiny-teacher", f"setting.refine_prompt={only_feedback}"]
     validate(compose(*base, "setting.refine_format=chat"))
     with pytest.raises(ReasoningError, match=r"does not use \$question, \$solution"):
-        validate(compose(*base))
+        validate(compose(*base, "setting.refine_format=single"))
 
 
 def test_chat_turns_through_the_real_chat_template(tiny_student):

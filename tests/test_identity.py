@@ -67,7 +67,7 @@ def test_prompt_hashes_name_each_template_knob_and_hash_its_text(tmp_path):
     mine = tmp_path / "mine.txt"
     mine.write_text("Solve: $question\n")
     hashes = prompt_hashes({"_target_": "reasoning.settings.feedback.Feedback", "answer_prompt": str(mine),
-                            "review_prompt": None})
+                            "review_prompt": None, "refine_format": "single"})
     assert set(hashes) == {"answer_prompt", "review_prompt", "refine_prompt"}
     assert hashes["review_prompt"]["name"] == "teacher_review"  # null: the built-in the setting would use
     assert hashes["refine_prompt"]["name"] == "student_refine"

@@ -115,7 +115,7 @@ class Feedback:
 
     def __init__(self, student: LanguageModel, teacher: LanguageModel, max_rounds: Count = 3,
                  verdict_mode: Literal["generate", "score"] = "generate", max_new_tokens: Count = 512,
-                 review_max_new_tokens: Count = 256, refine_format: Literal["single", "chat"] = "single",
+                 review_max_new_tokens: Count = 256, refine_format: Literal["single", "chat"] = "chat",
                  answer_prompt: Annotated[str, Prompt("question")] = "student_answer",
                  review_prompt: Annotated[str, Prompt("question", "solution")] | None = None,
                  refine_prompt: Annotated[str, Prompt("feedback")] | None = None):
