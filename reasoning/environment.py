@@ -43,15 +43,24 @@ def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
             gpus = plan_engine(role, node, () if role == "student" else student_gpus)
             student_gpus = (gpus or (STUDENT_GPU,)) if role == "student" else student_gpus
             plan[role] = {"planned": f"vllm on {'GPUs ' + ','.join(map(str, gpus)) if gpus else 'cpu'}",
-                          "gpus": list(gpus), "dtype": node.get("dtype"), "backend": "vllm"}
+                          "gpus": list(gpus), "dtype": node.get("dtype"), "backend": "vllm",
+                          "dtype_resolved": _resolved(node.get("dtype"), f"cuda:{gpus[0]}" if gpus else "cpu")}
             continue
         placement = place(role, node.get("device", "auto"), node.get("device_map"), node.get("max_memory"),
                           inventory, student_gpus)
         if role == "student":
             student_gpus = placement.gpus
         plan[role] = {"planned": placement.describe(), "gpus": list(placement.gpus), "dtype": node.get("dtype"),
-                      "backend": node.get("backend", "hf")}
+                      "backend": node.get("backend", "hf"),
+                      "dtype_resolved": _resolved(node.get("dtype"), placement.device or "cuda")}
     return plan
+
+
+def _resolved(dtype: str | None, device: str) -> str | None:
+    """What `dtype: fast` stands for on this machine (texts differ between bf16 and float32), else the knob."""
+    from reasoning.models.placement import fast_dtype
+
+    return fast_dtype(device) if dtype == "fast" else dtype
 
 
 def _version(name: str) -> str | None:
@@ -75,11 +84,13 @@ def _git() -> dict:
 def _hardware() -> dict:
     import torch
 
+    from reasoning.models.placement import cpu_has_native_bf16
+
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {"host": socket.gethostname(), "platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
             "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
             # bf16 texts differ between CPUs with and without native bf16 (`dtype: fast` picks by it too)
-            "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+            "cpu_native_bf16": cpu_has_native_bf16(),
             "cuda_devices": gpus, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 

@@ -57,7 +57,13 @@ def test_the_shipped_measured_runs_still_load():
     on_vllm = load(ROOT / "results" / "runs" / "gsm8k-vllm")  # the same 100 problems on the vLLM backend
     assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "skyline": 100}
     assert set(on_vllm.id) == set(df.id)
-    assert len(load(ROOT / "results" / "runs")) == 700  # both folders together, as the notebook opens them
+    refine = load(ROOT / "results" / "runs" / "gsm8k-refine")  # feedback's chat format on the same problems
+    assert refine.groupby("setting.refine_format").size().to_dict() == {"chat": 100}
+    assert set(refine.id) == set(df.id)
+    frontier = ROOT / "results" / "runs" / "gsm8k-frontier"  # speculative criteria on the first 40 of them
+    points = load(frontier) if frontier.is_dir() else df.iloc[:0]
+    assert (points.setting == "speculative").all() and set(points.id) <= set(df.id)
+    assert len(load(ROOT / "results" / "runs")) == 800 + len(points)  # every folder, as the notebook opens them
 
 
 # --- the README's main job, as a new user runs it: default run folder, console as printed ----------

@@ -253,3 +253,39 @@ def test_token_argmax_is_marked(tmp_path):
     table = report.run_table(load(tmp_path))
     assert table.marked.tolist() == ["token/argmax", ""]  # speculative sorts before skyline
     assert "token/argmax" in _legend(report.plot_cost_accuracy(table).axes[0])
+
+
+def test_dtype_fast_reads_as_the_dtype_it_ran_in(tmp_path):
+    """`fast` is bf16 on one machine and float32 on another: a run labelled `dtype=fast` would hide that
+    two runs differ in dtype, or that a `fast` and a `bfloat16` run are the same."""
+    import json
+
+    fast, bf16 = config("baseline", student__dtype="fast"), config("baseline", student__dtype="bfloat16")
+    write_run(tmp_path / "a", fast, baseline_records())
+    (tmp_path / "a" / "environment.json").write_text(json.dumps({"models": {"student": {"dtype_resolved": "float32"}}}))
+    write_run(tmp_path / "b", bf16, baseline_records())
+    write_run(tmp_path / "c", fast, baseline_records())  # recorded before dtype_resolved: the hardware tells
+    (tmp_path / "c" / "environment.json").write_text(json.dumps({"hardware": {"cpu_native_bf16": True}}))
+    df = load(tmp_path)
+    assert df.groupby("run_dir")["student.dtype"].first().to_dict() == {
+        str(tmp_path / "a"): "float32", str(tmp_path / "b"): "bfloat16", str(tmp_path / "c"): "bfloat16"}
+    assert set(df.run) == {"baseline (student.dtype=float32)", "baseline (student.dtype=bfloat16) [b]",
+                           "baseline (student.dtype=bfloat16) [c]"}
+
+
+def test_a_long_point_label_saves_the_plot_without_a_warning(tmp_path):
+    """A run label annotated at the rightmost point overflows the panel (as the shipped refine report's
+    did): saving must not print matplotlib's tight-layout warning on the user's console."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(1, 2, figsize=(13, 4.5))
+    for panel in ax:
+        panel.plot([0, 1], [0, 1])
+        panel.annotate("feedback (refine_format=single, refine_prompt=student_refine, student.dtype=bfloat16) " * 2,
+                       (1, 1), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report._save(figure, tmp_path / "plot.png", plt)
+    assert (tmp_path / "plot.png").stat().st_size > 5000

@@ -95,10 +95,29 @@ def _read_yaml(run_dir: Path) -> dict:
     return {}
 
 
+def _with_resolved_dtypes(raw: dict, run_dir: Path) -> dict:
+    """A role's `dtype: fast` read as what it ran in on that machine (environment.json), so a run in
+    bf16 reads as bf16 whether its config said `fast` or `bfloat16`. Runs recorded before
+    `dtype_resolved` existed: bfloat16 on a CPU with native bf16, else float32 (what `fast` chose)."""
+    try:
+        env = json.loads((run_dir / "environment.json").read_text())
+    except (OSError, ValueError):
+        return raw
+    for role, node in raw.items():
+        if isinstance(node, dict) and node.get("dtype") == "fast":
+            placed = (env.get("models") or {}).get(role) or {}
+            native = (env.get("hardware") or {}).get("cpu_native_bf16")
+            guess = None if placed.get("gpus") or native is None else "bfloat16" if native else "float32"
+            resolved = placed.get("dtype_resolved") or guess
+            if resolved:
+                raw = {**raw, role: {**node, "dtype": resolved}}
+    return raw
+
+
 def _runs(paths) -> list[Run]:
     runs = []
     for d in find_run_dirs(paths):
-        raw = _read_yaml(d)
+        raw = _with_resolved_dtypes(_read_yaml(d), d)
         # One rule for duplicates everywhere (resume, summary, collect, load): the first record of a problem.
         run = Run(d, flatten(raw), identity(raw), first_of_each(read_records(d / "results.jsonl"), d))
         if raw:

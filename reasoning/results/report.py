@@ -12,6 +12,7 @@ and ceiling the other settings should sit between and token/argmax (the teacher'
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -360,6 +361,8 @@ def _cell(value) -> str:
 
 
 def _save(figure, path: Path, plt) -> None:
-    figure.tight_layout()
+    with warnings.catch_warnings():  # long point labels can't fit any layout; bbox_inches below keeps them
+        warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
+        figure.tight_layout()
     figure.savefig(path, dpi=120, bbox_inches="tight")  # long point labels stay inside
     plt.close(figure)
