@@ -8,7 +8,7 @@ from reasoning.models.types import Cost
 from reasoning.prompts import load_template
 from reasoning.run import _to_record
 from reasoning.settings.feedback import Feedback
-from reasoning.settings.trace import Trace, one_call
+from reasoning.settings.trace import Trace
 from tests.scripted import ScriptedModel
 
 PROBLEM = Problem("p1", "What is 2 + 3 * 4?", "14")
@@ -55,11 +55,11 @@ def test_score_mode_cost_counts_the_shared_forward_pass_once():
     assert trace.cost["teacher"].forward_passes == 1  # two rows of one call: one pass for the problem
 
 
-def test_one_call_adds_tokens_and_takes_the_most_forward_passes():
-    total = one_call([Cost(10, 2, 3, 1.0, 4, 8), Cost(5, 1, 4, 0.5, 0, 6), Cost(1, 0, 1, 0.0)])
-    assert total == Cost(prompt_tokens=16, generated_tokens=3, forward_passes=4, seconds=1.5,
+def test_cost_total_adds_separate_calls_forward_passes_included():
+    total = Cost.total([Cost(10, 2, 3, 1.0, 4, 8), Cost(5, 1, 4, 0.5, 0, 6), Cost(1, 0, 1, 0.0)])
+    assert total == Cost(prompt_tokens=16, generated_tokens=3, forward_passes=8, seconds=1.5,
                          cached_tokens=4, computed_tokens=14)
-    assert one_call([]) == Cost()
+    assert Cost.total([]) == Cost()
 
 
 @pytest.mark.parametrize("kwargs, message", [

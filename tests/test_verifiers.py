@@ -55,7 +55,8 @@ def test_score_rejects_the_first_step_rated_below_the_threshold_and_asks_one_row
     verdict, = verifier([draft_of(student, "".join(STEPS), prefix="Let us go.\n")])
     assert verdict.unit_scores == [9.0, 3.0] and verdict.rejection.index == 1
     assert (verdict.rejection.start, verdict.rejection.end) == (len(STEPS[0]), len(STEPS[0] + STEPS[1]))
-    assert len(teacher.rows) == 3  # every unit asked, in one call
+    assert len(teacher.rows) == 2  # asked in order: the step after the rejected one is never asked
+    assert verdict.cost.forward_passes == 2  # one call per step asked
     # SpecReason's shape: the solution so far ends before the new step, which is shown apart.
     second = teacher.rows[1]
     assert "Solution so far:\nLet us go.\nStep 1: 3 * 4 = 12\n\nNew step:\nStep 2: 12 + 3 = 14\n" in second
@@ -98,7 +99,25 @@ def test_the_judge_sees_the_step_at_the_end_of_the_solution_so_far_and_drafts_ke
     first, second = JudgeVerifier(teacher, student.decode, "teacher_judge", 0.0, "step")(drafts)
     assert len(first.unit_scores) == 3 and len(second.unit_scores) == 2  # no row counted for the other draft
     assert first.rejection is None and first.unit_scores[0] == pytest.approx(2.9)
-    assert 'Solution so far:\nStep 1: 3 * 4 = 12\nStep 2: 12 + 3 = 14\n\nIs the last step' in teacher.rows[1]
+    # call k asks unit k of each draft still open: rows 0-1 are the first units, row 2 the first draft's second
+    assert 'Solution so far:\nStep 1: 3 * 4 = 12\nStep 2: 12 + 3 = 14\n\nIs the last step' in teacher.rows[2]
+    assert "Solution so far:\na\n\nIs the last step" in teacher.rows[1]
+    assert len(teacher.rows) == 5
+
+
+def test_units_asked_in_order_let_the_prefix_cache_serve_the_solution_so_far(tiny_teacher):
+    """Each row continues the previous call's row up to the new unit, so the teacher computes about the
+    unit and the question's tail, not the whole solution so far again for every unit."""
+    steps = [f"Step {k}: we add {k} apples to the {k * 3} pears and count {k * 4} fruits.\n" for k in range(1, 9)]
+    question = "Unit-order cache check: how many fruits are there after all eight steps?"
+    ids = tiny_teacher.encode("".join(steps))
+    units = split_units(ids, "step", [tiny_teacher.decode([t]) for t in ids], 16)
+    draft = Draft(question, tiny_teacher.encode_chat(question), [], ids, units)
+    verdict, = ScoreVerifier(tiny_teacher, tiny_teacher.decode, "teacher_score", 0, "greedy", "step")([draft])
+    assert verdict.rejection is None and len(verdict.unit_scores) == len(units) == 8  # threshold 0: all asked
+    assert verdict.cost.forward_passes == 8
+    assert verdict.cost.cached_tokens > 0.35 * verdict.cost.prompt_tokens, verdict.cost
+    assert verdict.cost.computed_tokens + verdict.cost.cached_tokens == verdict.cost.prompt_tokens
 
 
 def test_likelihood_verifiers_record_whether_the_teacher_agrees_with_each_unit():

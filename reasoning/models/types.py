@@ -60,6 +60,14 @@ class Cost:
         self.computed_tokens += other.computed_tokens
         return self
 
+    @classmethod
+    def total(cls, costs) -> "Cost":
+        """Separate calls' costs added up (forward passes too)."""
+        total = cls()
+        for cost in costs:
+            total += cost
+        return total
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -35,13 +35,3 @@ class Setting(Protocol):
     name: str
 
     def solve(self, problems: list[Problem]) -> list[Trace]: ...
-
-
-def one_call(costs: list[Cost]) -> Cost:
-    """Costs of several rows of ONE batched call that belong to the same problem: tokens and seconds
-    add up, but the problem took part in the call's forward passes only once."""
-    total = Cost()
-    for cost in costs:
-        total += cost
-    total.forward_passes = max((c.forward_passes for c in costs), default=0)
-    return total

@@ -26,7 +26,6 @@ from typing import Callable, Sequence
 from reasoning.errors import ReasoningError
 from reasoning.models.types import Cost, LanguageModel, Scores
 from reasoning.prompts import render
-from reasoning.settings.trace import one_call
 
 AGGREGATES = {"mean": lambda xs: sum(xs) / len(xs), "min": min}
 UNIT_NAMES = {"step": "step", "chunk": "part"}  # what the judge and score prompts call a unit
@@ -139,21 +138,28 @@ class LogprobVerifier:
 # --- one question per unit: judge and score ---------------------------------------------------------
 def _ask_per_unit(teacher: LanguageModel, drafts: Sequence[Draft], question: Callable[[Draft, Span], str],
                   next_tokens: Sequence[int], read: Callable[[Scores], float], threshold: float) -> list[Verdict]:
-    """One row per unit, all units of the batch in one call, each read from its next-token distribution;
-    the first unit scoring below `threshold` is rejected."""
-    rows = [teacher.encode_chat(question(d, span)) for d in drafts for span in d.units]
-    scores = iter(teacher.score(rows, [[] for _ in rows], next_tokens=next_tokens))
-    verdicts = []
-    for draft in drafts:
-        mine = [next(scores) for _ in draft.units]
-        values, rejection = [], None
-        for k, ((start, end), unit) in enumerate(zip(draft.units, mine)):
-            values.append(read(unit))
-            if values[-1] < threshold:
-                rejection = Rejection(start, end, k, values[-1])
-                break
-        verdicts.append(Verdict(one_call([s.cost for s in mine]), values, rejection))
-    return verdicts
+    """Ask about the units in order, as SpecReason scores each step as it comes: call k asks unit k of
+    every draft not yet decided, one row each, read from its next-token distribution; a draft stops at
+    its first unit scoring below `threshold`. So no unit after a rejection is asked, and each row
+    continues the previous call's row up to the new unit (the solution so far grows by one unit): the
+    prefix cache serves the problem and the solution so far, and a row computes about its unit and the
+    question's tail. Asking every unit in one call instead computed the whole solution so far again for
+    every unit: on the bundled pair no batch of 8 problems finished in 14 minutes (2-core CPU, float32).
+    """
+    scored: list[list[tuple[float, Cost]]] = [[] for _ in drafts]
+    rejections: list[Rejection | None] = [None] * len(drafts)
+    for k in range(max((len(d.units) for d in drafts), default=0)):
+        asking = [i for i, d in enumerate(drafts) if rejections[i] is None and k < len(d.units)]
+        if not asking:
+            break
+        rows = [teacher.encode_chat(question(drafts[i], drafts[i].units[k])) for i in asking]
+        for i, scores in zip(asking, teacher.score(rows, [[] for _ in rows], next_tokens=next_tokens)):
+            value = read(scores)
+            scored[i].append((value, scores.cost))
+            if value < threshold:
+                rejections[i] = Rejection(*drafts[i].units[k], k, value)
+    return [Verdict(Cost.total(c for _, c in units), [v for v, _ in units], rejection)
+            for units, rejection in zip(scored, rejections)]
 
 
 class _UnitQuestion:
