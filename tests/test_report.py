@@ -149,6 +149,19 @@ def test_runs_over_different_problems_are_compared_on_the_common_ones(tmp_path):
     assert "different problems (n from 3 to 4)" in text
 
 
+def test_same_problems_cuts_every_run_to_the_common_ones_in_the_table_and_plot(tmp_path):
+    write_run(tmp_path / "baseline", config("baseline"), baseline_records())  # problems 0-3, two right
+    write_run(tmp_path / "skyline", config("skyline"), skyline_records()[:3])  # 0-2, all right
+    done = subprocess.run([sys.executable, "-m", "reasoning.report", str(tmp_path), "--same-problems"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "report.csv", index_col="run")
+    assert table.n.tolist() == [3, 3] and table.loc["baseline", "accuracy"] == pytest.approx(1 / 3)
+    assert "different problems" not in done.stdout
+    kept, rounds = paired.on_common_problems(load(tmp_path), load_events(tmp_path))
+    assert sorted(kept.id.unique()) == sorted(skyline_records()[i]["id"] for i in range(3))
+
+
 def test_a_run_on_another_dataset_shares_no_problem(tmp_path):
     write_run(tmp_path / "baseline", config("baseline"), baseline_records())
     other = [{**r, "question": "another " + r["question"]} for r in skyline_records()]  # same ids, other text

@@ -25,6 +25,15 @@ def common_problems(df: pd.DataFrame) -> pd.MultiIndex:
     return common
 
 
+def on_common_problems(df: pd.DataFrame, *events: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """Every run (and its round / intervention events) cut to the problems all runs have, so that each
+    run's accuracy and costs are over the same problems: runs of different sizes plotted like with like."""
+    common = common_problems(df)
+    ids = set(common.get_level_values("id"))
+    kept = df[pd.MultiIndex.from_frame(df[KEY]).isin(common)]
+    return (kept, *(e[e.id.isin(ids)] if "id" in e else e for e in events))
+
+
 def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p-value: a binomial(only_a + only_b, 1/2) test of the discordant split."""
     n = only_a + only_b
