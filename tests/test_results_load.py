@@ -144,3 +144,16 @@ def test_a_run_older_than_a_knob_reads_as_what_it_ran_and_labels_name_only_what_
                                        "feedback (backend.name=vllm, refine_format=chat)"]
     assert (df.groupby("run_dir")["backend.name"].first().to_dict()
             == {str(tmp_path / "new"): "hf", str(tmp_path / "old"): "hf", str(tmp_path / "vllm"): "vllm"})
+
+
+def test_a_speculative_label_names_only_its_own_criterion_knobs(tmp_path):
+    """A score run carries the logprob `threshold` it never reads: its label must not name it, while
+    the logprob runs' thresholds tell them apart."""
+    records = [dict(r, setting="speculative") for r in baseline_records()]
+    for name, knobs in {"mean04": dict(criterion="logprob", threshold=-0.4), "mean08": dict(criterion="logprob", threshold=-0.8),
+                        "score7": dict(criterion="score", threshold=-0.4, score_threshold=7),
+                        "score8": dict(criterion="score", threshold=-0.8, score_threshold=8)}.items():
+        write_run(tmp_path / name, config("speculative", **knobs), records)
+    assert sorted(load(tmp_path).run.unique()) == [
+        "speculative (criterion=logprob, threshold=-0.4)", "speculative (criterion=logprob, threshold=-0.8)",
+        "speculative (criterion=score, score_threshold=7)", "speculative (criterion=score, score_threshold=8)"]

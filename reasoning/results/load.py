@@ -20,6 +20,7 @@ from reasoning.errors import ReasoningError
 from reasoning.results.identity import flatten, identity
 from reasoning.results.summary import COST_METRICS, flat_record
 from reasoning.results.writer import first_of_each, read_records  # one reader of the format: a torn last line is ignored
+from reasoning.settings.verify import unused_knobs
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ def _tells(config: dict, key: str, differing: list[str] = ()) -> bool:
         return config[key] != config.get("backend.name")
     if key.startswith("prompts.") and key.endswith(".sha256"):
         return key.removesuffix(".sha256") + ".name" not in differing
+    if role == "setting" and "setting.criterion" in config:  # speculative: a knob of another criterion
+        return rest not in unused_knobs(config["setting.criterion"])
     return True
 
 

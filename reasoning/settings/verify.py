@@ -239,3 +239,12 @@ def _whole_units_only(knobs: dict, what: str) -> None:
 
 
 VERIFIERS = {"argmax": ArgmaxVerifier, "logprob": LogprobVerifier, "judge": JudgeVerifier, "score": ScoreVerifier}
+# The setting's knobs that only one criterion reads: a run of another criterion is not told apart by them
+# (a score run's `threshold` says nothing about it). `aggregate` only labels argmax's recorded scores.
+CRITERION_KNOBS = {"argmax": (), "logprob": ("threshold", "aggregate"), "judge": ("judge_threshold", "judge_prompt"),
+                   "score": ("score_threshold", "score_mode", "score_prompt")}
+
+
+def unused_knobs(criterion: str) -> set[str]:
+    """The criterion knobs a run with `criterion` never reads."""
+    return {k for knobs in CRITERION_KNOBS.values() for k in knobs} - set(CRITERION_KNOBS.get(criterion, ()))
