@@ -188,12 +188,15 @@ def plot_cost_accuracy(summary: pd.DataFrame, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, len(COST_AXES), figsize=(6.5 * len(COST_AXES), 4.5), squeeze=False)
         axes = axes[0]
+    numbers = {run: i + 1 for i, run in enumerate(summary.index)}  # run labels are long: points carry a number
     for ax, (column, label) in zip(axes, COST_AXES.items()):
-        _plot_panel(ax, summary, column, label)
+        _plot_panel(ax, summary, column, label, numbers)
+    key = "\n".join(f"{n}  {run}" for run, n in numbers.items())
+    axes[0].figure.text(0.01, -0.02, key, fontsize=8, va="top", ha="left")  # under the panels: bbox_inches keeps it
     return axes[0].figure
 
 
-def _plot_panel(ax, summary: pd.DataFrame, column: str, label: str) -> None:
+def _plot_panel(ax, summary: pd.DataFrame, column: str, label: str, numbers: dict) -> None:
     for run, row in summary.iterrows():
         err = [[max(0.0, row.accuracy - row.accuracy_low)], [max(0.0, row.accuracy_high - row.accuracy)]]  # float dust
         reference = row.setting in REFERENCES
@@ -203,7 +206,8 @@ def _plot_panel(ax, summary: pd.DataFrame, column: str, label: str) -> None:
                              markersize=11 if marked else 6, color=colour, capsize=3, label=marked or None)
         if reference:
             ax.axhline(row.accuracy, ls="--", lw=1, color=points[0].get_color(), label=f"{row.setting} (reference)")
-        ax.annotate(run, (row[column], row.accuracy), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.annotate(str(numbers[run]), (row[column], row.accuracy), textcoords="offset points", xytext=(5, 5),
+                    fontsize=9)
     on_front = summary[pareto_front(summary[column].astype(float), summary.accuracy.astype(float))]
     if len(on_front) > 1:  # one point is no line: not drawn, not in the legend
         front = on_front.sort_values([column, "accuracy"])
