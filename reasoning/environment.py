@@ -32,7 +32,7 @@ def describe_environment(models: dict | None = None) -> dict:
 def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
     """Where each role's model will go on this machine, decided before anything loads (conflicting
     device + device_map, or a missing GPU, is a one-line error here)."""
-    from reasoning.models.placement import STUDENT_GPU, Inventory, place
+    from reasoning.models.placement import STUDENT_GPU, Inventory, fast_dtype, fast_engine_dtype, place
 
     inventory, plan, student_gpus = Inventory.here(), {}, (STUDENT_GPU,)
     for role in roles:
@@ -44,7 +44,7 @@ def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
             student_gpus = (gpus or (STUDENT_GPU,)) if role == "student" else student_gpus
             plan[role] = {"planned": f"vllm on {'GPUs ' + ','.join(map(str, gpus)) if gpus else 'cpu'}",
                           "gpus": list(gpus), "dtype": node.get("dtype"), "backend": "vllm",
-                          "dtype_resolved": _resolved(node.get("dtype"), f"cuda:{gpus[0]}" if gpus else "cpu")}
+                          "dtype_resolved": _resolved(node.get("dtype"), fast_engine_dtype(gpus))}
             continue
         placement = place(role, node.get("device", "auto"), node.get("device_map"), node.get("max_memory"),
                           inventory, student_gpus)
@@ -52,15 +52,14 @@ def plan_placements(config: dict, roles=("student", "teacher")) -> dict:
             student_gpus = placement.gpus
         plan[role] = {"planned": placement.describe(), "gpus": list(placement.gpus), "dtype": node.get("dtype"),
                       "backend": node.get("backend", "hf"),
-                      "dtype_resolved": _resolved(node.get("dtype"), placement.device or "cuda")}
+                      "dtype_resolved": _resolved(node.get("dtype"), fast_dtype(placement.device or "cuda"))}
     return plan
 
 
-def _resolved(dtype: str | None, device: str) -> str | None:
-    """What `dtype: fast` stands for on this machine (texts differ between bf16 and float32), else the knob."""
-    from reasoning.models.placement import fast_dtype
-
-    return fast_dtype(device) if dtype == "fast" else dtype
+def _resolved(dtype: str | None, fast: str) -> str | None:
+    """The dtype a role runs in: `fast` (what the loader makes of `dtype: fast` there), else the knob.
+    Recorded because texts differ between bf16 and float32."""
+    return fast if dtype == "fast" else dtype
 
 
 def _version(name: str) -> str | None:

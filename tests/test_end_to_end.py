@@ -60,7 +60,7 @@ def test_the_shipped_measured_runs_still_load():
     refine = load(ROOT / "results" / "runs" / "gsm8k-refine")  # feedback's chat format on the same problems
     assert refine.groupby("setting.refine_format").size().to_dict() == {"chat": 100}
     assert set(refine.id) == set(df.id)
-    frontier = ROOT / "results" / "runs" / "gsm8k-frontier"  # speculative criteria on the first 40 of them
+    frontier = ROOT / "results" / "runs" / "gsm8k-frontier"  # speculative criteria on the first 16 of them
     points = load(frontier) if frontier.is_dir() else df.iloc[:0]
     assert (points.setting == "speculative").all() and set(points.id) <= set(df.id)
     assert len(load(ROOT / "results" / "runs")) == 800 + len(points)  # every folder, as the notebook opens them

@@ -158,7 +158,7 @@ def test_same_problems_cuts_every_run_to_the_common_ones_in_the_table_and_plot(t
     table = pd.read_csv(tmp_path / "report.csv", index_col="run")
     assert table.n.tolist() == [3, 3] and table.loc["baseline", "accuracy"] == pytest.approx(1 / 3)
     assert "different problems" not in done.stdout
-    kept, rounds = paired.on_common_problems(load(tmp_path), load_events(tmp_path))
+    kept, _ = paired.on_common_problems(load(tmp_path), load_events(tmp_path))
     assert sorted(kept.id.unique()) == sorted(skyline_records()[i]["id"] for i in range(3))
 
 

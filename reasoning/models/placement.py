@@ -177,6 +177,11 @@ def fast_dtype(device: str) -> str:
     return "float32"
 
 
+def fast_engine_dtype(gpus) -> str:
+    """What `dtype: fast` stands for in a vLLM engine on `gpus` (none: the CPU build)."""
+    return "bfloat16" if gpus else fast_dtype("cpu")
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bf16 instructions. On x86 that is AVX512_BF16 or AMX: oneDNN's own check
     (`_is_mkldnn_bf16_supported`) also says yes on any AVX-512 CPU, where it emulates bf16 with fp32

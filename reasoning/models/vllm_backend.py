@@ -97,14 +97,14 @@ def load_vllm(name: str, path: str, *, role: str, dtype: str, device: str, knobs
 
     from transformers import AutoTokenizer
 
-    from reasoning.models.placement import PLACED, fast_dtype
+    from reasoning.models.placement import PLACED, fast_engine_dtype
     from reasoning.models.vllm_placement import engine_arguments, engine_environment, plan_engine
 
     knobs = dict(knobs or {})
     student_gpus = tuple(PLACED["student"]["gpus"]) if role != "student" and "student" in PLACED else ()
     gpus = plan_engine(role, dict(device=device, vllm=knobs, path=path), student_gpus)
     if dtype == "fast":
-        dtype = "bfloat16" if gpus else fast_dtype("cpu")
+        dtype = fast_engine_dtype(gpus)
         log.info("%s: dtype fast -> %s on %s", role, dtype, f"GPUs {list(gpus)}" if gpus else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
     arguments = engine_arguments(path, dtype, gpus, knobs, seed)

@@ -104,14 +104,15 @@ def _with_resolved_dtypes(raw: dict, run_dir: Path) -> dict:
         env = json.loads((run_dir / "environment.json").read_text())
     except (OSError, ValueError):
         return raw
+    native = (env.get("hardware") or {}).get("cpu_native_bf16")
     for role, node in raw.items():
-        if isinstance(node, dict) and node.get("dtype") == "fast":
-            placed = (env.get("models") or {}).get(role) or {}
-            native = (env.get("hardware") or {}).get("cpu_native_bf16")
-            guess = None if placed.get("gpus") or native is None else "bfloat16" if native else "float32"
-            resolved = placed.get("dtype_resolved") or guess
-            if resolved:
-                raw = {**raw, role: {**node, "dtype": resolved}}
+        if not (isinstance(node, dict) and node.get("dtype") == "fast"):
+            continue
+        placed = (env.get("models") or {}).get(role) or {}
+        if placed.get("dtype_resolved"):
+            raw = {**raw, role: {**node, "dtype": placed["dtype_resolved"]}}
+        elif not placed.get("gpus") and native is not None:
+            raw = {**raw, role: {**node, "dtype": "bfloat16" if native else "float32"}}
     return raw
 
 
