@@ -27,8 +27,16 @@ def check(argv: list[str], config_dir: str, config_name: str = "config") -> None
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a.split("=")[0] in LEAVE_TO_HYDRA for a in argv):
         return
     overrides = _parse(_override_args(argv))
-    from hydra import compose, initialize_config_dir
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    # A sweep may take its point from the config's own sweeper params (an experiment's `???` point), which
+    # Hydra's multirun composition leaves open: compose as it does.
+    mode = RunMode.MULTIRUN if {"-m", "--multirun"} & set(argv) else RunMode.RUN
+
+    def compose(name: str, overrides: list[str]):
+        return GlobalHydra.instance().hydra.compose_config(name, overrides, run_mode=mode, from_shell=False)
 
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
@@ -37,12 +45,12 @@ def check(argv: list[str], config_dir: str, config_name: str = "config") -> None
             _check_option(override, loader.get_group_options(override.key_or_group))
         chosen = [_first(o) for o in groups]
         try:
-            compose(config_name, overrides=[_first(o) for o in overrides], return_hydra_config=True)
+            compose(config_name, [_first(o) for o in overrides])
             return
         except Exception as error:  # noqa: BLE001 - explained below, or said in its first line
             hydra_says = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         try:
-            base = compose(config_name, overrides=chosen, return_hydra_config=True)
+            base = compose(config_name, chosen)
         except Exception:  # noqa: BLE001 - the groups alone fail: Hydra's first line is all we know
             base = None
         for override in overrides if base is not None else []:
