@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from reasoning.results.load import find_run_dirs, read_config  # noqa: E402
 from reasoning.results.writer import first_of_each, read_records  # noqa: E402
+from reasoning.settings.verify import unused_knobs  # noqa: E402
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 REJECT_RATES = (0.02, 0.05, 0.1, 0.2)
@@ -85,7 +86,9 @@ def units_of_problem(events: list[dict], response: str, reference: str | None) -
 
 
 def describe(label: str, config: dict, units: list[Unit], reject_rates) -> str:
-    knobs = ", ".join(f"{k}={config['setting.' + k]}" for k in KNOBS if config.get("setting." + k) is not None)
+    unused = unused_knobs(str(config.get("setting.criterion")))  # a logprob run's score_mode is not its knob
+    knobs = ", ".join(f"{k}={config['setting.' + k]}" for k in KNOBS
+                      if config.get("setting." + k) is not None and k not in unused)
     agree = [u.score for u in units if u.agrees is True]
     disagree = [u.score for u in units if u.agrees is False]
     lines = [f"{label} ({knobs}): {len(units)} units scored, {len(agree) + len(disagree)} labelled "

@@ -58,5 +58,7 @@ def test_calibration_labels_logprob_units_from_their_own_record_and_score_units_
         assert "AUC" in block and "target reject rate" in block
     score_block = next(b for b in blocks.values() if "criterion=score" in b)
     assert "criterion=score, granularity=chunk" in score_block
+    logprob_head = next(b for b in blocks.values() if "criterion=logprob" in b).splitlines()[0]
+    assert "score_mode" not in logprob_head and "score_mode=" in score_block.splitlines()[0]  # own knobs only
     alone = calibrate.calibrate([runs / "score"])  # no reference: nothing to label score units with
     assert "none found" in alone and " 0 labelled" in alone
