@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> float | None:
         summary = run(cfg)
     except ReasoningError as error:
         log.error("%s", error)
-        if _in_sweep():  # let the launcher report it at once as this job's error
+        if _in_launched_job():  # let the launcher report it at once as this job's error
             raise
         _fail(str(error), getattr(error, "exit_code", 2))
     except KeyboardInterrupt:  # before the run counted anything (while importing)
@@ -44,11 +44,14 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _in_sweep() -> bool:
+def _in_launched_job() -> bool:
+    """A sweep job that a launcher runs elsewhere (submitit, on SLURM): raising is how its launcher learns
+    that it failed. A local sweep runs its jobs in this process: there, as in a single run, one line."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    return HydraConfig.get().mode == RunMode.MULTIRUN
+    hydra = HydraConfig.get()
+    return hydra.mode == RunMode.MULTIRUN and not str(hydra.launcher.get("_target_", "")).endswith(".BasicLauncher")
 
 
 def entry() -> None:

@@ -221,3 +221,12 @@ def test_help_and_cfg_job_still_work_with_the_typo_check():
     assert shown.returncode == 0 and "reasoning.settings.baseline.Baseline" in shown.stdout, shown.stderr
     helped = cli("--help")
     assert helped.returncode == 0 and "setting: baseline, feedback, skyline, speculative" in helped.stdout
+
+
+def test_a_local_sweep_stops_on_bad_input_with_one_line_not_a_traceback(tmp_path):
+    """A local `-m` sweep runs its jobs in this process: a job's bad input reads as in a single run."""
+    result = cli("-m", "setting=baseline,skyline", "dataset=gsm8k", f"dataset.path={tmp_path / 'nope.jsonl'}",
+                 f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert stderr_lines(result.stderr) == [f"error: dataset.path={tmp_path / 'nope.jsonl'} does not exist; set it to "
+                                           "a .jsonl, .json, .parquet file (or null to load from the hub)"]

@@ -58,12 +58,14 @@ def test_the_shipped_measured_runs_still_load():
     assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "skyline": 100}
     assert set(on_vllm.id) == set(df.id)
     refine = load(ROOT / "results" / "runs" / "gsm8k-refine")  # feedback's chat format on the same problems
-    assert refine.groupby("setting.refine_format").size().to_dict() == {"chat": 100}
-    assert set(refine.id) == set(df.id)
-    frontier = ROOT / "results" / "runs" / "gsm8k-frontier"  # speculative criteria on the first 16 of them
+    assert (refine["setting.refine_format"] == "chat").all()
+    greedy, sampled = (refine[refine["student.generation.do_sample"] == s] for s in (False, True))
+    assert len(greedy) == 100 and set(greedy.id) == set(df.id)
+    assert len(sampled) <= 40 and set(sampled.id) <= set(df.id)  # the sampled refine, on the first of them
+    frontier = ROOT / "results" / "runs" / "gsm8k-frontier"  # speculative criteria on the first of them
     points = load(frontier) if frontier.is_dir() else df.iloc[:0]
     assert (points.setting == "speculative").all() and set(points.id) <= set(df.id)
-    assert len(load(ROOT / "results" / "runs")) == 800 + len(points)  # every folder, as the notebook opens them
+    assert len(load(ROOT / "results" / "runs")) == 700 + len(refine) + len(points)  # every folder, as the notebook opens them
 
 
 # --- the README's main job, as a new user runs it: default run folder, console as printed ----------
