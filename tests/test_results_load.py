@@ -157,3 +157,12 @@ def test_a_speculative_label_names_only_its_own_criterion_knobs(tmp_path):
     assert sorted(load(tmp_path).run.unique()) == [
         "speculative (criterion=logprob, threshold=-0.4)", "speculative (criterion=logprob, threshold=-0.8)",
         "speculative (criterion=score, score_threshold=7)", "speculative (criterion=score, score_threshold=8)"]
+
+
+def test_a_label_does_not_name_the_dataset_limit(tmp_path):
+    """Runs asked for different numbers of problems (a 64-problem frontier point beside the 100-problem
+    table): the n column says how many ran; the label names what was run."""
+    records = [dict(r, setting="speculative") for r in baseline_records()]
+    write_run(tmp_path / "table", config("speculative", criterion="logprob", threshold=-0.8, dataset__limit=100), records)
+    write_run(tmp_path / "point", config("speculative", criterion="logprob", threshold=-0.4, dataset__limit=64), records)
+    assert sorted(load(tmp_path).run.unique()) == ["speculative (threshold=-0.4)", "speculative (threshold=-0.8)"]

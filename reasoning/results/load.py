@@ -187,7 +187,7 @@ def _tells(config: dict, key: str, differing: list[str] = ()) -> bool:
     """Whether a config's value of `key` says something about that run: it has the key (older runs lack
     newer ones), the key is used (a role's `vllm` knobs only on vLLM; its `backend` only where it differs
     from the run's), and no plainer key already says it (a template's hash where its name differs)."""
-    if key not in config:
+    if key not in config or key == "dataset.limit":  # how many were asked for: the n column says how many ran
         return False
     role, _, rest = key.partition(".")
     if role in ("student", "teacher") and rest.startswith("vllm."):
