@@ -4,6 +4,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf, open_dict
 
+from reasoning.results.identity import flatten
 from reasoning.validate import validate
 from tests.conftest import CONF
 
@@ -29,11 +30,7 @@ def own_values(experiment: str, point: str) -> dict:
     """The dotted keys a point file sets itself (not its defaults list or its folder name)."""
     own = yaml.safe_load((CONF / "experiment" / experiment / f"{point}.yaml").read_text()) or {}
     own.pop("defaults", None), own.pop("hydra", None)
-
-    def flat(node, prefix=""):
-        for key, value in node.items():
-            yield from flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
-    return dict(flat(own))
+    return flatten(own)
 
 
 CASES = [(e, p) for e in EXPERIMENTS for p in sweep_points(e)]
