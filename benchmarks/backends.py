@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ LOAD = re.compile(r"(?:vLLM engine ready in|loaded in) ([0-9.]+)s")
 
 def one_run(out: Path, backend: str, setting: str, batch: int, problems: int, tokens: int, extra: list[str]) -> dict:
     folder = out / f"{backend}-{setting}-b{batch}"
+    shutil.rmtree(folder, ignore_errors=True)  # a cell cut short earlier would resume and time only its rest
     overrides = [*SETTINGS[setting], f"backend={backend}", "dataset=gsm8k", f"dataset.path={DATA}",
                  "dataset.shuffle=true", "dataset.seed=0", f"dataset.limit={problems}", f"run.batch_size={batch}",
                  f"setting.max_new_tokens={tokens}", "run.progress=false", f"hydra.run.dir={folder}", *extra]
@@ -103,17 +105,27 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("extra", nargs="*", help="more overrides for every run, e.g. student.dtype=bfloat16")
     args = parser.parse_args()
+    # A cell's row is kept as soon as it is measured, and a rerun with the same --out skips measured cells:
+    # rerunning a finished cell would resume its run folder and time nothing.
+    args.out.mkdir(parents=True, exist_ok=True)
+    measured = args.out / "rows.jsonl"
+    kept = [json.loads(line) for line in measured.read_text().splitlines()] if measured.exists() else []
+    done = {(r["backend"], r["setting"], r["batch"]) for r in kept if "error" not in r}
     rows = []
     for batch in args.batch:
         for setting in args.settings:
             if batch != args.batch[0] and setting != "skyline":
                 continue  # the larger batch is asked for the skyline's throughput only
             for backend in args.backends:
-                rows.append(one_run(args.out, backend, setting, batch, args.problems, args.tokens, args.extra))
+                if (backend, setting, batch) in done:
+                    rows.append(next(r for r in kept if (r["backend"], r["setting"], r["batch"]) == (backend, setting, batch)))
+                else:
+                    rows.append(one_run(args.out, backend, setting, batch, args.problems, args.tokens, args.extra))
+                    with measured.open("a") as out:
+                        out.write(json.dumps(rows[-1]) + "\n")
                 print(show(rows[-1:]).splitlines()[-1], flush=True)
     report = "\n".join([show(rows), "", *ratios(rows, args.batch[0])])
     print("\n" + report)
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "backends.md").write_text(report + "\n")
 
 
