@@ -27,6 +27,18 @@ def problems():
     return load_synthetic(n=8, limit=8)
 
 
+def benchmark_script(name: str):
+    """A script of benchmarks/ (no package) loaded as a module, registered so dataclasses find it."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def compose(*overrides: str):
     """The real config, composed as `python -m reasoning OVERRIDES` would."""
     from hydra import compose as hydra_compose, initialize_config_dir

@@ -1,15 +1,12 @@
 """benchmarks/backends.py on the tiny pair: a cell is measured once, a rerun skips it, a cut-short cell starts over."""
-import importlib.util
 import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, benchmark_script
 
 SCRIPT = ROOT / "benchmarks" / "backends.py"
-spec = importlib.util.spec_from_file_location("backends_benchmark", SCRIPT)
-backends = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(backends)
+backends = benchmark_script("backends")
 
 TINY = ["--backends", "hf", "--settings", "baseline", "--batch", "2", "--problems", "2", "--tokens", "4",
         "--", "student=tiny", "teacher=tiny-teacher"]

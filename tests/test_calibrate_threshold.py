@@ -1,16 +1,11 @@
 """benchmarks/calibrate_threshold.py on tiny run folders, and its arithmetic by hand."""
-import importlib.util
-import sys
 
 import pytest
 
 from reasoning.run import run
-from tests.conftest import ROOT, compose
+from tests.conftest import benchmark_script, compose
 
-spec = importlib.util.spec_from_file_location("calibrate_threshold", ROOT / "benchmarks" / "calibrate_threshold.py")
-calibrate = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = calibrate  # dataclasses look their module up
-spec.loader.exec_module(calibrate)
+calibrate = benchmark_script("calibrate_threshold")
 
 FAST = ["setting=speculative", "student=tiny", "teacher=tiny-teacher", "setting.max_new_tokens=12",
         "dataset.limit=3", "run.progress=false"]

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from reasoning.grading import Grade, extract_answer, grade, is_equivalent, worker
 from reasoning.grading.cases import CASES
+from tests.conftest import benchmark_script
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "grader" / "default.yaml"
 # 9^(9^(9^9)): sympy grinds on the tower forever; only a killed process stops it.
@@ -250,24 +251,13 @@ def test_skipped_placeholder_box_is_recorded():
     assert (result.correct, result.rule, result.placeholder) == (True, "boxed", True)
 
 
-def _load_regrade():
-    """benchmarks/ is no package: load the script as a module."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "regrade.py"
-    spec = importlib.util.spec_from_file_location("regrade", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _old_record(i: int, response: str, gold: str, answer: str, correct: bool, strict: bool, **fields) -> dict:
     return {"id": f"p{i}", "gold": gold, "response": response, "answer": answer, "correct": correct,
             "strict_correct": strict, "extraction_rule": "answer_is", **fields}
 
 
 def test_regrade_counts_what_the_current_grader_changes(tmp_path):
-    regrade = _load_regrade()
+    regrade = benchmark_script("regrade")
     records = [
         # What the old grader recorded: 1450001 within 1e-6 of 1450000; the last number of a wordy sentence.
         _old_record(0, r"So \boxed{1450001}.", "1450000", "1450001", True, True),
