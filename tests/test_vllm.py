@@ -2,6 +2,7 @@
 conftest.vllm_pair), the checks that come before any engine starts, and the engine processes' life
 cycle under SIGTERM and Ctrl-C."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -103,22 +104,28 @@ def test_engine_placement_by_role_on_a_4_gpu_node():
         engine_gpus("teacher", "cuda:1", 4, 4)
 
 
-@pytest.mark.parametrize("sig, code, rerun", [(signal.SIGTERM, 143, True), (signal.SIGINT, 130, False)])
-def test_a_stopped_vllm_run_leaves_no_process_behind_and_resumes(tmp_path, sig, code, rerun):
+# SIGTERM to the run alone (`kill PID`); SIGINT to its whole process group, as Ctrl-C in a terminal sends it
+@pytest.mark.parametrize("sig, code, group, rerun", [(signal.SIGTERM, 143, False, True), (signal.SIGINT, 130, True, False)])
+def test_a_stopped_vllm_run_leaves_no_process_behind_and_resumes(tmp_path, sig, code, group, rerun):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "reasoning", "setting=baseline", "backend=vllm", "student=tiny",
            "dataset.limit=12", "run.batch_size=2", "setting.max_new_tokens=200", "run.progress=false",
            f"hydra.run.dir={out}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     deadline, children = time.time() + 240, []
     while time.time() < deadline and not read_records(out / "results.jsonl"):
         children = psutil.Process(proc.pid).children(recursive=True) or children
         time.sleep(0.1)
     assert children, "no engine process was started"
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     stderr = proc.communicate(timeout=90)[1]
     assert proc.returncode == code, stderr[-2000:]
     assert "Traceback" not in stderr
+    assert "leaked" not in stderr  # the engine was shut down, not killed with its shared memory in use
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
     done = len(read_records(out / "results.jsonl"))

@@ -141,7 +141,11 @@ def _descendants(pid: int) -> list:
 def serve(conn, engine_args: dict, env: dict, parent_pid: int) -> None:
     """Load the engine, then answer requests until told to stop or the parent is gone."""
     os.environ.update(env)  # before vLLM (and torch) are imported: CUDA_VISIBLE_DEVICES, VLLM_* knobs
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent decides
+    # Ctrl-C and `kill -- -PGID` signal the whole process group. The parent decides when the engine stops,
+    # so it can shut down cleanly (vLLM's processes, when signalled, die leaking their shared memory):
+    # the engine and the processes it starts get a session of their own.
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _follow_parent(parent_pid)
     try:
         from vllm import LLM
