@@ -2,9 +2,10 @@
 
 vLLM does not support two `LLM` objects in one process (vLLM #9198), and the GPUs an engine sees are
 fixed when it starts, so each model gets a child process. The parent talks to it over a pipe with
-plain lists (token ids, numbers); `serve` is the child's side. The child ends when the parent says
-so, when the pipe closes, or when the parent process is gone (checked every second), and vLLM's own
-engine-core process follows it.
+plain lists (token ids, numbers); `serve` is the child's side. The child runs in a session of its own,
+so a signal to the run's process group (Ctrl-C) reaches only the parent, which stops it cleanly. It ends
+when the parent says so, when the pipe closes, or when the parent process is gone (checked every
+second), and vLLM's own engine-core process follows it.
 
 `Engine`s are shared within a process by what they load (`Engine.get`): a `-m` sweep on the basic
 launcher, or a test session, starts each engine once. `release` stops it unless `keep_engines()` is
