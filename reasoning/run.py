@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -89,6 +89,7 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
     _check_problems(problems, cfg)
     total.append(len(problems))
     writer = ResultsWriter(out / "results.jsonl")
+    stopped = True
     try:
         todo = [p for p in problems if p.id not in writer.done_ids]
         log.info("%d problems, %d already done, %d to solve -> %s", len(problems), len(problems) - len(todo), len(todo), out)
@@ -101,13 +102,14 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
             finally:
                 for model in models.values():
                     model.close()  # a vLLM engine stops here, on success, error or interrupt alike
+        stopped = False
     finally:
         writer.close()
+        if stopped:  # after a stop too, so that it never disagrees with results.jsonl; the stop's error wins
+            with suppress(Exception):
+                _write_summary(out, writer.path)
 
-    # summary.json covers what the folder holds, as load() and the report do, whatever this run's limit.
-    records = first_of_each(read_records(writer.path), writer.path)
-    summary = summarize(records)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    records, summary = _write_summary(out, writer.path)
     if len(records) > len(problems):
         log.info("%s holds %d problems, %d of them in this run's selection; summary.json, load() and the report "
                  "cover all %d", out, len(records), len(problems), len(records))
@@ -269,6 +271,19 @@ def _forget_empty_results(out: Path) -> None:
     results = out / "results.jsonl"
     if results.exists() and not read_records(results):
         results.unlink()
+
+
+def _write_summary(out: Path, path: Path) -> tuple[list[dict], dict]:
+    """summary.json covers what the folder holds, as load() and the report do, whatever this run's limit."""
+    records = first_of_each(read_records(path), path)
+    summary = summarize(records)
+    partial = out / "summary.json.partial"  # replaced whole: a full disk cannot leave a torn summary.json
+    try:
+        partial.write_text(json.dumps(summary, indent=2) + "\n")
+        partial.replace(out / "summary.json")
+    finally:
+        partial.unlink(missing_ok=True)
+    return records, summary
 
 
 def _saved(out: Path, total: list[int]) -> str:
