@@ -12,7 +12,7 @@ sharded is a group of one and is copied as it is.
 
 It refuses, with a one-line error, groups that lack a shard, hold a shard twice, mix shards of
 different configs, share a problem between shards, hold a shard that has not finished (no
-summary.json; pass --partial to merge what is there) or one a run is writing now (its folder lock).
+summary.json, or one a stop wrote with `finished: false`; pass --partial to merge what is there) or one a run is writing now (its folder lock).
 A problem recorded twice inside one shard is merged once (the first record; a warning counts them).
 """
 from __future__ import annotations
@@ -111,9 +111,9 @@ def _merge(group: list[Shard], partial: bool) -> tuple[list[dict], dict]:
     for s in group:
         if (pid := holder(s.dir)) is not None:  # a run (or its resume) is writing there right now
             raise ReasoningError(f"{s.dir} is being written by a run (pid {pid or 'unknown'}); wait for it to end")
-    unfinished = [s.dir for s in group if not (s.dir / "summary.json").exists()]
+    unfinished = [s.dir for s in group if not _finished(s.dir)]
     if unfinished and not partial:
-        raise ReasoningError(f"{unfinished[0]} has not finished (no summary.json); rerun it to resume, "
+        raise ReasoningError(f"{unfinished[0]} has not finished (stopped, or no summary.json); rerun it to resume, "
                              "or pass --partial to merge what is there")
     per_shard = [first_of_each(read_records(s.dir / "results.jsonl"), s.dir) for s in group]
     seen: dict[str, Path] = {}
@@ -128,6 +128,12 @@ def _merge(group: list[Shard], partial: bool) -> tuple[list[dict], dict]:
     config = yaml.safe_load((group[0].dir / "config.yaml").read_text())
     config.setdefault("run", {}).update(shard=0, num_shards=1)  # the merged folder is the whole run
     return records, config
+
+
+def _finished(folder: Path) -> bool:
+    """A run that ended normally; a stopped run writes `finished: false` (older summaries lack the key)."""
+    path = folder / "summary.json"
+    return path.exists() and json.loads(path.read_text()).get("finished", True)
 
 
 def _write(records: list[dict], config: dict, sources: list[Path], target: Path) -> None:

@@ -107,9 +107,9 @@ def _run_locked(cfg: DictConfig, out: Path, total: list[int]) -> dict:
         writer.close()
         if stopped:  # after a stop too, so that it never disagrees with results.jsonl; the stop's error wins
             with suppress(Exception):
-                _write_summary(out, writer.path)
+                _write_summary(out, writer.path, finished=False)
 
-    records, summary = _write_summary(out, writer.path)
+    records, summary = _write_summary(out, writer.path, finished=True)
     if len(records) > len(problems):
         log.info("%s holds %d problems, %d of them in this run's selection; summary.json, load() and the report "
                  "cover all %d", out, len(records), len(problems), len(records))
@@ -273,10 +273,11 @@ def _forget_empty_results(out: Path) -> None:
         results.unlink()
 
 
-def _write_summary(out: Path, path: Path) -> tuple[list[dict], dict]:
-    """summary.json covers what the folder holds, as load() and the report do, whatever this run's limit."""
+def _write_summary(out: Path, path: Path, finished: bool) -> tuple[list[dict], dict]:
+    """summary.json covers what the folder holds, as load() and the report do, whatever this run's limit;
+    `finished` is false after a stop (collect refuses such a shard without --partial)."""
     records = first_of_each(read_records(path), path)
-    summary = summarize(records)
+    summary = {**summarize(records), "finished": finished}
     partial = out / "summary.json.partial"  # replaced whole: a full disk cannot leave a torn summary.json
     try:
         partial.write_text(json.dumps(summary, indent=2) + "\n")

@@ -85,6 +85,13 @@ def test_an_unfinished_shard_needs_partial(runs, tmp_path):
     assert len(collect([runs / "sweep"], tmp_path / "m", partial=True)) == 2
 
 
+def test_a_stopped_shard_needs_partial(runs, tmp_path):
+    summary = runs / "sweep" / "1-baseline" / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "finished": False}))  # as a stop writes it
+    with pytest.raises(ReasoningError, match="has not finished"):
+        collect([runs / "sweep"], tmp_path / "m")
+
+
 def test_an_existing_merge_is_not_overwritten_and_not_read_as_input(runs, tmp_path):
     out = runs / "sweep" / "merged"  # inside the sweep folder: must not count as another run
     collect([runs / "sweep"], out)

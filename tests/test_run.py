@@ -200,7 +200,8 @@ def test_an_interrupt_says_what_is_saved(tmp_path, monkeypatch):
     assert str(stopped.value).startswith("interrupted after 2 of 4 problems")
     assert str(stopped.value).endswith("rerun the same command to resume") and stopped.value.exit_code == 130
     # summary.json agrees with what was saved, not with an earlier run's (or no) summary
-    assert json.loads((tmp_path / "summary.json").read_text())["n"] == 2
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["n"] == 2 and saved["finished"] is False
 
 
 def test_ctrl_c_on_the_cli_is_one_line_after_the_progress_bar(tmp_path):
