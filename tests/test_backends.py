@@ -133,6 +133,36 @@ def test_a_repeated_call_reads_the_prefix_cache(models, backend):
     assert again.cost.cached_tokens >= 128 and again.cost.computed_tokens < len(long_prompt) - 100
 
 
+@pytest.mark.parametrize("backend", ["hf", "vllm"])
+def test_a_verification_reads_the_last_rounds_context_from_the_cache(models, backend):
+    """Speculative rounds score the same context again with a longer draft: only the new tokens are
+    computed, and the log-probs equal a cold scoring's (the reference backend's)."""
+    model, reference = models[backend], models["hf"]
+    context = model.encode_chat("Ann has 3 apples and buys 4 more. " * 40)
+    first, second = model.encode(" 3 + 4 = 7. She has 7 apples."), model.encode(" She gives 2 away, so 5 are left.")
+    model.score([context], [first])
+    got = model.score([context + first], [second])[0]
+    want = reference.score([context + first], [second])[0]
+    assert got.cost.cached_tokens >= 128 and got.cost.computed_tokens < len(context) - 100
+    assert got.argmax_ids == want.argmax_ids and got.next_argmax_id == want.next_argmax_id
+    assert got.logprobs == pytest.approx(want.logprobs, abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["vllm"])
+def test_a_cache_hit_inside_the_continuation_is_computed_again(models, backend):
+    """A row whose cached blocks reach past its start has no log-probs for those positions: it is scored
+    again whole (not read from unwritten memory), and both passes are counted."""
+    model, reference = models[backend], models["hf"]
+    ids = model.encode_chat("Cara has 7 coins and 9 books. " * 40)
+    model.score([ids[:1]], [ids[1:]])  # caches every whole block of ids
+    got = model.score([ids[:200]], [ids[200:]])[0]  # a continuation starting inside a cached block
+    want = reference.score([ids[:200]], [ids[200:]])[0]
+    c = got.cost
+    assert c.cached_tokens >= 200 and c.forward_passes == 2 and c.computed_tokens == 2 * c.prompt_tokens - c.cached_tokens
+    assert got.argmax_ids == want.argmax_ids
+    assert got.logprobs == pytest.approx(want.logprobs, abs=1e-3)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_contract_is_all_there(models, backend):
     model = models[backend]

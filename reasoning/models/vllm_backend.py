@@ -68,7 +68,7 @@ class VLLMModel(Tokenized):
         results = []
         for row, out in zip(rows, outputs):
             n = len(row["ids"])
-            cost = Cost(n, 0, 1, seconds, cached_tokens=out["cached"], computed_tokens=n - out["cached"])
+            cost = Cost(n, 0, out["passes"], seconds, cached_tokens=out["cached"], computed_tokens=out["computed"])
             results.append(Scores(out["logprobs"], out["argmax_ids"], out["argmax_logprobs"], out["next_argmax_id"],
                                   cost, next_logprobs=out["next_logprobs"]))
         progress.model_call(self.name, sum(r.cost.computed_tokens for r in results), elapsed)

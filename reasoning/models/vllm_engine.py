@@ -209,25 +209,40 @@ def _score(llm, rows: list[dict], next_tokens: list[int]) -> list[dict]:
 
     Prompt log-probs with the top-1 token give each continuation token's log-prob and the greedy token
     there; one greedy step after the row gives the next greedy token (and the asked tokens' log-probs).
-    vLLM computes such a request's whole context again: it never reads the prefix cache.
+    vLLM skips the prefix cache for such a request by default, since it leaves the log-probs of cached
+    positions unwritten; we only read the continuation's, so a verification reads the cache for its
+    context (the last round's) and computes only the new tokens. Without detokenizing, as the unwritten
+    positions hold arbitrary token ids. A row whose cache reached into the continuation is computed again
+    whole, and both passes are counted.
     """
     from vllm import SamplingParams
 
-    params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1,
-                            **({"logprob_token_ids": list(next_tokens)} if next_tokens else {}))
-    outputs = llm.generate([{"prompt_token_ids": row["ids"]} for row in rows], params, use_tqdm=False)
+    def run(some: list[dict], read_cache: bool):
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False,
+                                skip_reading_prefix_cache=not read_cache,
+                                **({"logprob_token_ids": list(next_tokens)} if next_tokens else {}))
+        return llm.generate([{"prompt_token_ids": row["ids"]} for row in some], params, use_tqdm=False)
+
+    outputs = run(rows, read_cache=True)
+    # the log-prob of token p comes from position p - 1: it was computed only if p - 1 was not cached
+    short = [i for i, (row, o) in enumerate(zip(rows, outputs)) if (o.num_cached_tokens or 0) > row["start"] - 1]
+    first_cached = [o.num_cached_tokens or 0 for o in outputs]
+    for i, output in zip(short, run([rows[i] for i in short], read_cache=False) if short else []):
+        outputs[i] = output
     results = []
-    for row, output in zip(rows, outputs):
+    for i, (row, output) in enumerate(zip(rows, outputs)):
         positions = output.prompt_logprobs[row["start"]:]
         tokens = row["ids"][row["start"]:]
         best = [min(p.items(), key=lambda kv: kv[1].rank) for p in positions]
         sample = output.outputs[0]
-        asked = sample.logprobs[0] if next_tokens and sample.logprobs else {}
+        chosen = sample.logprobs[0] if next_tokens and sample.logprobs else {}
         results.append(dict(
             logprobs=[p[t].logprob for p, t in zip(positions, tokens)],
             argmax_ids=[token for token, _ in best], argmax_logprobs=[lp.logprob for _, lp in best],
             next_argmax_id=sample.token_ids[0],
-            next_logprobs={t: asked[t].logprob for t in next_tokens if t in asked},
-            cached=output.num_cached_tokens or 0,
+            next_logprobs={t: chosen[t].logprob for t in next_tokens if t in chosen},
+            # a row scored twice was computed twice: the first pass's new tokens count too
+            cached=first_cached[i], passes=2 if i in short else 1,
+            computed=len(row["ids"]) - first_cached[i] + (len(row["ids"]) if i in short else 0),
         ))
     return results
