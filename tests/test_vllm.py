@@ -49,13 +49,15 @@ def test_every_setting_runs_on_vllm(vllm_pair, tmp_path, name):
 
 def test_token_argmax_on_vllm_writes_the_skyline_text(vllm_pair, tmp_path):
     """The lossless claim on the vLLM backend: the student's draft checked token by token against the
-    teacher's greedy choice gives the teacher's own greedy text."""
-    run_setting("speculative", tmp_path)
-    run_setting("skyline", tmp_path)
+    teacher's greedy choice gives the teacher's own greedy text, with verifications that read the prefix
+    cache (answers long enough to fill vLLM's 128-token CPU blocks)."""
+    run_setting("speculative", tmp_path, "setting.max_new_tokens=200")
+    run_setting("skyline", tmp_path, "setting.max_new_tokens=200")
     spec = read_records(tmp_path / "speculative" / "results.jsonl")
     sky = read_records(tmp_path / "skyline" / "results.jsonl")
     assert [r["response"] for r in spec] == [r["response"] for r in sky]
     assert any(r["interventions"] for r in spec)  # the tiny student really disagreed
+    assert sum(r["cost"]["teacher"]["cached_tokens"] for r in spec) > 0
 
 
 def test_a_model_can_stay_on_transformers(vllm_pair, tmp_path):
