@@ -67,8 +67,10 @@ class VLLMModel(Tokenized):
         seconds = elapsed / len(rows)
         results = []
         for row, out in zip(rows, outputs):
-            n = len(row["ids"])
-            cost = Cost(n, 0, out["passes"], seconds, cached_tokens=out["cached"], computed_tokens=out["computed"])
+            n, passes = len(row["ids"]), 2 if out["scored_again"] else 1
+            # a row scored again without the cache was computed twice: the first pass's new tokens count too
+            computed = n - out["cached"] + (n if out["scored_again"] else 0)
+            cost = Cost(n, 0, passes, seconds, cached_tokens=out["cached"], computed_tokens=computed)
             results.append(Scores(out["logprobs"], out["argmax_ids"], out["argmax_logprobs"], out["next_argmax_id"],
                                   cost, next_logprobs=out["next_logprobs"]))
         progress.model_call(self.name, sum(r.cost.computed_tokens for r in results), elapsed)

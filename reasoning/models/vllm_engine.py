@@ -224,25 +224,24 @@ def _score(llm, rows: list[dict], next_tokens: list[int]) -> list[dict]:
         return llm.generate([{"prompt_token_ids": row["ids"]} for row in some], params, use_tqdm=False)
 
     outputs = run(rows, read_cache=True)
+    cached = [o.num_cached_tokens or 0 for o in outputs]
     # the log-prob of token p comes from position p - 1: it was computed only if p - 1 was not cached
-    short = [i for i, (row, o) in enumerate(zip(rows, outputs)) if (o.num_cached_tokens or 0) > row["start"] - 1]
-    first_cached = [o.num_cached_tokens or 0 for o in outputs]
-    for i, output in zip(short, run([rows[i] for i in short], read_cache=False) if short else []):
-        outputs[i] = output
+    again = [i for i, row in enumerate(rows) if cached[i] > row["start"] - 1]
+    if again:
+        for i, output in zip(again, run([rows[i] for i in again], read_cache=False)):
+            outputs[i] = output
     results = []
     for i, (row, output) in enumerate(zip(rows, outputs)):
         positions = output.prompt_logprobs[row["start"]:]
         tokens = row["ids"][row["start"]:]
         best = [min(p.items(), key=lambda kv: kv[1].rank) for p in positions]
         sample = output.outputs[0]
-        chosen = sample.logprobs[0] if next_tokens and sample.logprobs else {}
+        asked = sample.logprobs[0] if next_tokens and sample.logprobs else {}
         results.append(dict(
             logprobs=[p[t].logprob for p, t in zip(positions, tokens)],
             argmax_ids=[token for token, _ in best], argmax_logprobs=[lp.logprob for _, lp in best],
             next_argmax_id=sample.token_ids[0],
-            next_logprobs={t: chosen[t].logprob for t in next_tokens if t in chosen},
-            # a row scored twice was computed twice: the first pass's new tokens count too
-            cached=first_cached[i], passes=2 if i in short else 1,
-            computed=len(row["ids"]) - first_cached[i] + (len(row["ids"]) if i in short else 0),
+            next_logprobs={t: asked[t].logprob for t in next_tokens if t in asked},
+            cached=cached[i], scored_again=i in again,  # the first pass's cache hit; the backend counts both passes
         ))
     return results
