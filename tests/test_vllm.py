@@ -71,6 +71,7 @@ def test_a_model_can_stay_on_transformers(vllm_pair, tmp_path):
     (["teacher.device=cuda:0"], "teacher on vLLM needs GPU 0 .* this job sees no GPU"),
     (["student.vllm.gpu_memory_utilization=1.5"], r"student.vllm.gpu_memory_utilization=1.5 is not allowed"),
     (["+teacher.vllm.tensor_parallel=2"], "teacher.vllm.tensor_parallel is not a vLLM engine knob"),
+    (["teacher.vllm.block_size=0"], r"teacher.vllm.block_size=0 is not allowed"),
 ])
 def test_engine_mistakes_are_one_line_before_any_engine_starts(overrides, message):
     before = len(psutil.Process().children(recursive=True))
