@@ -55,8 +55,10 @@ def test_the_shipped_measured_runs_still_load():
     assert df.teacher_computed_tokens.notna().all()  # measured with the prefix-cache engine
     assert df.groupby("setting").correct.mean()["skyline"] > df.groupby("setting").correct.mean()["baseline"]
     on_vllm = load(ROOT / "results" / "runs" / "gsm8k-vllm")  # the same 100 problems on the vLLM backend
-    assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "skyline": 100}
+    assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "skyline": 100, "speculative": 200}
     assert set(on_vllm.id) == set(df.id)
+    knobs = on_vllm[on_vllm.setting == "speculative"].groupby(["setting.granularity", "setting.criterion"]).size()
+    assert knobs.to_dict() == {("step", "logprob"): 100, ("token", "argmax"): 100}
     refine = load(ROOT / "results" / "runs" / "gsm8k-refine")  # feedback's chat format on the same problems
     assert (refine["setting.refine_format"] == "chat").all()
     greedy, sampled = (refine[refine["student.generation.do_sample"] == s] for s in (False, True))
@@ -65,7 +67,7 @@ def test_the_shipped_measured_runs_still_load():
     frontier = ROOT / "results" / "runs" / "gsm8k-frontier"  # speculative criteria on the first of them
     points = load(frontier) if frontier.is_dir() else df.iloc[:0]
     assert (points.setting == "speculative").all() and set(points.id) <= set(df.id)
-    assert len(load(ROOT / "results" / "runs")) == 700 + len(refine) + len(points)  # every folder, as the notebook opens them
+    assert len(load(ROOT / "results" / "runs")) == 500 + len(on_vllm) + len(refine) + len(points)  # every folder, as the notebook opens them
 
 
 # --- the README's main job, as a new user runs it: default run folder, console as printed ----------
