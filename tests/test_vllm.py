@@ -50,7 +50,7 @@ def test_every_setting_runs_on_vllm(vllm_pair, tmp_path, name):
 def test_token_argmax_on_vllm_writes_the_skyline_text(vllm_pair, tmp_path):
     """The lossless claim on the vLLM backend: the student's draft checked token by token against the
     teacher's greedy choice gives the teacher's own greedy text, with verifications that read the prefix
-    cache (answers long enough to fill vLLM's 128-token CPU blocks)."""
+    cache (answers long enough to fill several of vLLM's 32-token CPU blocks)."""
     run_setting("speculative", tmp_path, "setting.max_new_tokens=200")
     run_setting("skyline", tmp_path, "setting.max_new_tokens=200")
     spec = read_records(tmp_path / "speculative" / "results.jsonl")
