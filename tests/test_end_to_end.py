@@ -55,7 +55,9 @@ def test_the_shipped_measured_runs_still_load():
     assert df.teacher_computed_tokens.notna().all()  # measured with the prefix-cache engine
     assert df.groupby("setting").correct.mean()["skyline"] > df.groupby("setting").correct.mean()["baseline"]
     on_vllm = load(ROOT / "results" / "runs" / "gsm8k-vllm")  # the same 100 problems on the vLLM backend
-    assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "skyline": 100, "speculative": 200}
+    assert on_vllm.groupby("setting").size().to_dict() == {"baseline": 100, "feedback": 100, "skyline": 100,
+                                                             "speculative": 200}
+    assert (on_vllm.loc[on_vllm.setting == "feedback", "setting.refine_format"] == "chat").all()  # the default
     assert set(on_vllm.id) == set(df.id)
     knobs = on_vllm[on_vllm.setting == "speculative"].groupby(["setting.granularity", "setting.criterion"]).size()
     assert knobs.to_dict() == {("step", "logprob"): 100, ("token", "argmax"): 100}
