@@ -166,13 +166,13 @@ def test_a_vllm_sweep_runs_on_the_local_cluster(slurm_cluster, tmp_path):
     from reasoning.results import read_records
 
     root = Path(__file__).resolve().parents[1]
-    overrides = ["setting=baseline,speculative", "backend=vllm", "student=tiny", "teacher=tiny-teacher",
-                 "setting.max_new_tokens=24", "dataset.limit=2", "run.progress=false", "hydra.launcher.mem_gb=8",
-                 "hydra.launcher.cpus_per_task=2", "hydra.launcher.timeout_min=15"]
+    overrides = ["setting=baseline,skyline,feedback,speculative", "backend=vllm", "student=tiny",
+                 "teacher=tiny-teacher", "setting.max_new_tokens=24", "dataset.limit=2", "run.progress=false",
+                 "hydra.launcher.mem_gb=8", "hydra.launcher.cpus_per_task=2", "hydra.launcher.timeout_min=15"]
     done = subprocess.run([sys.executable, "-m", "reasoning", "-m", "cluster=local", f"hydra.sweep.dir={tmp_path}",
                            *overrides], cwd=root, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    for job in ("0-baseline", "1-speculative"):
+    for job in ("0-baseline", "1-skyline", "2-feedback", "3-speculative"):  # the four settings
         assert len(read_records(tmp_path / job / "results.jsonl")) == 2
     job_log = "".join(p.read_text() for p in (tmp_path / ".submitit").rglob("*_log.*"))
     assert "vLLM engine ready" in job_log and "Traceback" not in job_log, job_log[-3000:]

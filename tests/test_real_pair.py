@@ -9,6 +9,7 @@ import pytest
 from reasoning.models.bundled import BUNDLED, part_paths
 from reasoning.results import read_records
 from reasoning.run import run
+from reasoning.settings.verdict import ACCEPT, VERDICTS
 from tests.conftest import ROOT, compose
 
 pytestmark = pytest.mark.slow
@@ -62,29 +63,40 @@ def test_token_argmax_speculative_equals_the_teachers_greedy_text_on_the_bundled
 
 
 @needs_parts
-def test_token_argmax_on_vllm_equals_the_teachers_greedy_text_on_the_bundled_pair(tmp_path):
-    """The bundled pair on vLLM engines (the CPU build here): token/argmax gives the skyline's text."""
+def test_the_four_settings_on_vllm_with_the_bundled_pair(tmp_path):
+    """The bundled pair on vLLM engines (the CPU build here), float32: the baseline writes what the
+    transformers backend writes, token/argmax gives the skyline's text, feedback reviews and refines."""
     from reasoning.models.vllm_engine import keep_engines, stop_all
 
     # Two float32 engines of the bundled pair (~5 and ~10 GB on CPU while loading) fit in 24 GB only
     # without the tiny engines the session keeps (~3 GB) and with a KV cache sized for 2 short problems.
     stop_all()
     kv, length = 256 * 2**20, 2048
-    common = ["backend=vllm", "dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32",
-              "teacher.dtype=float32", "student.vllm.enforce_eager=true", "teacher.vllm.enforce_eager=true",
-              f"student.vllm.kv_cache_memory_bytes={kv}", f"teacher.vllm.kv_cache_memory_bytes={kv}",
-              f"student.vllm.max_model_len={length}", f"teacher.vllm.max_model_len={length}",
+    common = ["dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32", "teacher.dtype=float32",
               "run.progress=false"]
+    engines = ["backend=vllm", "student.vllm.enforce_eager=true", "teacher.vllm.enforce_eager=true",
+               f"student.vllm.kv_cache_memory_bytes={kv}", f"teacher.vllm.kv_cache_memory_bytes={kv}",
+               f"student.vllm.max_model_len={length}", f"teacher.vllm.max_model_len={length}"]
+    run(compose("setting=baseline", *common), tmp_path / "hf-base")  # before the engines: memory
     try:
-        with keep_engines():  # the skyline reuses the speculative run's teacher engine
+        with keep_engines():  # each run reuses the engines the one before started
             run(compose("setting=speculative", "setting.granularity=token", "setting.criterion=argmax",
-                        "setting.max_interventions=1000", *common), tmp_path / "spec")
-            run(compose("setting=skyline", *common), tmp_path / "sky")
+                        "setting.max_interventions=1000", *common, *engines), tmp_path / "spec")
+            run(compose("setting=skyline", *common, *engines), tmp_path / "sky")
+            run(compose("setting=baseline", *common, *engines), tmp_path / "base")
+            run(compose("setting=feedback", "setting.max_rounds=2", "setting.review_max_new_tokens=16",
+                        *common, *engines), tmp_path / "feedback")
     finally:
         stop_all()
-    spec = read_records(tmp_path / "spec/results.jsonl")
-    sky = read_records(tmp_path / "sky/results.jsonl")
+    spec, sky, base, hf_base, feedback = (read_records(tmp_path / name / "results.jsonl")
+                                          for name in ("spec", "sky", "base", "hf-base", "feedback"))
     assert [r["response"] for r in spec] == [r["response"] for r in sky]
     assert all(r["response"].strip() for r in sky)
     for record in spec:
         assert record["cost"]["teacher"]["forward_passes"] <= 24
+    assert [r["response"] for r in base] == [r["response"] for r in hf_base]  # same greedy ids, float32
+    for record in feedback:
+        rounds = record["rounds"]
+        assert rounds[0]["verdict"] in VERDICTS and record["cost"]["teacher"]["generated_tokens"] > 0
+        assert len(rounds) == (1 if rounds[0]["verdict"] == ACCEPT else 2)  # refined unless accepted
+        assert record["response"] == rounds[-1]["response"]
